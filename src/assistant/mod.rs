@@ -1,0 +1,229 @@
+//! Deciding what to do with one customer message: escalation rules
+//! ([`rules`]), retrieval, then answer (with the owner's own text, [`reply`])
+//! or escalate with a [`Reason`].
+//!
+//! Blocking: runs the embedder. No I/O besides what the index already holds.
+
+pub mod grounding;
+pub mod reply;
+pub mod rules;
+
+use crate::domain::{Action, Channel, Decision, Reason, SourceId, Speaker, Turn};
+use crate::index::{Hit, Index};
+use crate::inference::{Embedder, ModelError};
+use rules::EscalationRules;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How retrieval evidence turns into confidence, calibrated on the evaluation
+/// sets of two different businesses (eval/README.md), not on single questions.
+///
+/// The evidence is the fused score of the best entry minus a penalty for the
+/// share of the message's topic words that appear nowhere in the knowledge
+/// ("do you sell *balloons*?" when no file mentions balloons). Confidence rises
+/// linearly from 0 at `zero` to 1 at `full`; below `out_of_scope_below` nothing
+/// in the knowledge is about the message at all.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibration {
+    pub zero: f32,
+    pub full: f32,
+    pub unknown_word_penalty: f32,
+    pub out_of_scope_below: f32,
+    /// A rule (complaint, high value, ...) is overridden only by a match this
+    /// close to a phrasing that itself contains the rule's trigger words.
+    pub override_similarity: f32,
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Calibration { zero: 0.356, full: 0.80, unknown_word_penalty: 0.15, out_of_scope_below: 0.325, override_similarity: 0.80 }
+    }
+}
+
+/// Milliseconds spent per stage, as FORMATS.md §4 reports them.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Timings {
+    pub retrieve: f64,
+    pub generate: f64,
+    pub total: f64,
+}
+
+/// The full outcome for one message.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub decision: Decision,
+    /// What the customer is sent (the hand-over message when escalating).
+    pub reply: String,
+    pub timings: Timings,
+    /// The rule trigger or retrieval evidence behind the decision, for logs.
+    pub explanation: String,
+    /// Fused scores of the best and second-best entries (for calibration work).
+    pub top_scores: [f32; 2],
+}
+
+pub struct Assistant {
+    pub index: Index,
+    embedder: Arc<Embedder>,
+    rules: EscalationRules,
+    pub calibration: Calibration,
+}
+
+fn content_words(text: &str) -> usize {
+    crate::text::content_words(text).len()
+}
+
+impl Assistant {
+    pub fn new(index: Index, embedder: Arc<Embedder>) -> Self {
+        let rules = EscalationRules::new(&index.knowledge.business.escalation);
+        Assistant { index, embedder, rules, calibration: Calibration::default() }
+    }
+
+    fn confidence(&self, hit: Option<&Hit>, unknown_share: f32) -> f32 {
+        let Some(hit) = hit else { return 0.0 };
+        let c = self.calibration;
+        let evidence = hit.score - c.unknown_word_penalty * unknown_share;
+        ((evidence - c.zero) / (c.full - c.zero)).clamp(0.0, 1.0)
+    }
+
+    /// The texts to embed for a message: the whole message, each substantial
+    /// sentence of a long one, and for a short follow-up the previous customer
+    /// turn joined with it.
+    fn prepare(&self, message: &str, history: &[Turn]) -> Prepared {
+        let expanded = crate::text::expand_shorthand(message);
+        let mut variants = vec![expanded.clone()];
+        let sentences: Vec<String> = crate::text::sentences(&expanded)
+            .into_iter()
+            .filter(|s| content_words(s) >= 2)
+            .map(String::from)
+            .collect();
+        let sentences = if sentences.len() >= 2 { sentences } else { Vec::new() };
+        variants.extend(sentences.iter().cloned());
+        let previous = history.iter().rev().find(|t| t.from == Speaker::Customer).map(|t| crate::text::expand_shorthand(&t.text));
+        let follow_up = previous.filter(|_| content_words(&expanded) < 4).map(|p| format!("{p} {expanded}"));
+        if let Some(follow_up) = &follow_up {
+            variants.push(follow_up.clone());
+        }
+        Prepared { expanded, variants, sentences, follow_up }
+    }
+
+    /// Decides and writes the reply for one message.
+    pub fn ask(&self, message: &str, channel: Channel, history: &[Turn]) -> Result<Outcome, ModelError> {
+        let started = Instant::now();
+        let prepared = self.prepare(message, history);
+        let refs: Vec<&str> = prepared.variants.iter().map(String::as_str).collect();
+        let vectors = self.embedder.embed(&refs)?;
+        Ok(self.decide(channel, &prepared, &vectors, started, 0.0))
+    }
+
+    /// Many messages at once: every text is embedded in one batched pass (much
+    /// faster per message), then each message is decided on its own. Each
+    /// outcome's timings carry its share of the batched embedding time.
+    pub fn ask_many(&self, messages: &[(&str, Channel, &[Turn])]) -> Result<Vec<Outcome>, ModelError> {
+        let embed_started = Instant::now();
+        let prepared: Vec<Prepared> = messages.iter().map(|(m, _, h)| self.prepare(m, h)).collect();
+        let all: Vec<&str> = prepared.iter().flat_map(|p| p.variants.iter().map(String::as_str)).collect();
+        let mut vectors = self.embedder.embed(&all)?.into_iter();
+        let share_ms = embed_started.elapsed().as_secs_f64() * 1000.0 / messages.len().max(1) as f64;
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for ((_, channel, _), prepared) in messages.iter().zip(&prepared) {
+            let own: Vec<Vec<f32>> = vectors.by_ref().take(prepared.variants.len()).collect();
+            outcomes.push(self.decide(*channel, prepared, &own, Instant::now(), share_ms));
+        }
+        Ok(outcomes)
+    }
+
+    fn decide(&self, channel: Channel, prepared: &Prepared, vectors: &[Vec<f32>], started: Instant, extra_ms: f64) -> Outcome {
+        let knowledge = &self.index.knowledge;
+        let Prepared { expanded, sentences, follow_up, .. } = prepared;
+        // Rank with the message's own variants; the follow-up only helps when the
+        // message alone finds nothing good.
+        let own_vectors = &vectors[..vectors.len() - usize::from(follow_up.is_some())];
+        let mut hits = self.index.search(expanded, own_vectors, 10);
+        if let Some(follow_up) = follow_up {
+            if self.confidence(hits.first(), 0.0) < knowledge.business.escalation.min_confidence {
+                hits = self.index.search(follow_up, vectors, 10);
+            }
+        }
+        // A message asking two things: each sentence's own best entry.
+        let mut answer_entries: Vec<usize> = hits.first().map(|h| vec![h.entry]).unwrap_or_default();
+        for (offset, sentence) in sentences.iter().enumerate() {
+            let vector = std::slice::from_ref(&vectors[1 + offset]);
+            if let Some(best) = self.index.search(sentence, vector, 1).first() {
+                if self.confidence(Some(best), 0.0) >= knowledge.business.escalation.min_confidence
+                    && !answer_entries.contains(&best.entry)
+                    && answer_entries.len() < 2
+                {
+                    answer_entries.push(best.entry);
+                }
+            }
+        }
+        let retrieve_ms = started.elapsed().as_secs_f64() * 1000.0 + extra_ms;
+
+        let top = hits.first();
+        let unknown_share = self.index.unknown_share(expanded);
+        let confidence = self.confidence(top, unknown_share);
+        let mut sources: Vec<SourceId> = answer_entries.iter().map(|&e| knowledge.entries[e].source.clone()).collect();
+        for hit in &hits {
+            let source = &knowledge.entries[hit.entry].source;
+            if !sources.contains(source) && sources.len() < 5 {
+                sources.push(source.clone());
+            }
+        }
+
+        let rule = self.rules.check(expanded).filter(|rule| {
+            // The owner's knowledge anticipates this exact kind of message.
+            let covered = top.is_some_and(|t| {
+                t.dense >= self.calibration.override_similarity
+                    && knowledge.entries[t.entry].phrasings.iter().any(|p| p.to_lowercase().contains(&rule.trigger))
+            });
+            !covered
+        });
+
+        let (action, reason, explanation) = if let Some(rule) = &rule {
+            (Action::Escalate, Some(rule.reason), format!("rule {} on \"{}\"", rule.reason, rule.trigger))
+        } else {
+            let evidence = top
+                .map(|t| {
+                    format!(
+                        "top {} score {:.3} dense {:.3} lexical {:.2} unknown words {:.2}",
+                        knowledge.entries[t.entry].source, t.score, t.dense, t.lexical, unknown_share
+                    )
+                })
+                .unwrap_or_else(|| "no entries".into());
+            let vague = content_words(expanded) < 2 && follow_up.is_none();
+            if confidence < self.calibration.out_of_scope_below {
+                (Action::Escalate, Some(Reason::OutOfScope), evidence)
+            } else if confidence < knowledge.business.escalation.min_confidence || (vague && confidence < 0.9) {
+                (Action::Escalate, Some(Reason::LowConfidence), evidence)
+            } else {
+                (Action::Answer, None, evidence)
+            }
+        };
+
+        let reply = match action {
+            Action::Answer => {
+                let entries: Vec<&crate::knowledge::Entry> = answer_entries.iter().map(|&e| &knowledge.entries[e]).collect();
+                reply::fit_to_channel(&reply::extractive(&entries), channel, &knowledge.business.name)
+            }
+            Action::Escalate => {
+                reply::fit_to_channel(&knowledge.business.escalation.handover_message, channel, &knowledge.business.name)
+            }
+        };
+        let total = started.elapsed().as_secs_f64() * 1000.0 + extra_ms;
+        Outcome {
+            decision: Decision { action, reason, confidence, sources },
+            reply,
+            timings: Timings { retrieve: retrieve_ms, generate: 0.0, total },
+            explanation,
+            top_scores: [hits.first().map_or(0.0, |h| h.score), hits.get(1).map_or(0.0, |h| h.score)],
+        }
+    }
+}
+
+/// A message turned into the texts to embed.
+struct Prepared {
+    expanded: String,
+    variants: Vec<String>,
+    sentences: Vec<String>,
+    follow_up: Option<String>,
+}

@@ -1,0 +1,287 @@
+//! The messaging providers: the ONLY place that knows a provider's payloads,
+//! signatures and send APIs.
+//!
+//! Each provider module turns a raw webhook into provider-neutral values
+//! ([`Inbound`]: a customer's [`InboundMessage`] or a [`StatusUpdate`] about
+//! something we sent) and turns an [`OutboundMessage`] into the provider's send
+//! request:
+//!
+//! - [`whatsapp`] — WhatsApp Cloud API (Graph webhooks, `X-Hub-Signature-256`).
+//! - [`meta`] — Messenger and Instagram (the same Graph webhook family).
+//! - [`twilio`] — SMS through Twilio (form posts, `X-Twilio-Signature`).
+//! - [`email`] — inbound email through Mailgun routes, replies over SMTP.
+//! - [`graph`] — what the three Meta products share: the GET handshake, the
+//!   signature check and the Graph send call.
+//!
+//! Everything here except the `send` functions is pure: no database, no clock,
+//! no axum handlers. The HTTP layer reads the request, calls `verify_signature`
+//! and `parse_*`, and stores what comes back; the delivery worker calls `send`.
+//!
+//! Nothing is silently dropped: a customer message that is not text (an image,
+//! a sticker, a voice note, a location, a reaction) becomes an
+//! [`InboundMessage`] whose text is a bracketed marker such as `[image]`
+//! (followed by the caption when the provider gives one), so the conversation
+//! shows that the customer sent something and a person can look at it.
+//! Events that are not customer messages and carry nothing we act on (read
+//! receipts without a message id, "message deleted", typing indicators) are
+//! skipped.
+
+pub mod email;
+pub mod graph;
+pub mod meta;
+pub mod twilio;
+pub mod whatsapp;
+
+#[cfg(test)]
+mod test_support;
+
+use crate::domain::Channel;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A message a customer (or, for echoes, the business itself) sent us.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    pub channel: Channel,
+    /// The provider's id for this message (wamid, mid, MessageSid, Message-ID):
+    /// providers retry webhooks, and this is what makes a retry a no-op.
+    pub provider_message_id: String,
+    /// The customer's identity on the channel (WhatsApp wa_id, Messenger PSID,
+    /// Instagram IGSID, E.164 phone, lower-cased email address). For an echo this
+    /// is still the customer, so the echo lands in the customer's conversation.
+    pub sender: String,
+    /// Which of the business's numbers, pages or inboxes received it (WhatsApp
+    /// phone_number_id, page id or Instagram account id, Twilio `To`, the email
+    /// recipient): replies must go out from the same one.
+    pub business_account: String,
+    /// The name the customer shows on the channel, when the provider tells us.
+    pub sender_name: Option<String>,
+    /// The text, or a `[image]`-style marker for non-text content.
+    pub text: String,
+    /// When the provider says the message was sent, in ms since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// Written by the business from the provider's own app (Messenger and
+    /// Instagram echoes): a person has taken over, so the bot pauses.
+    pub is_echo: bool,
+    /// Email only: the Message-ID this one replies to, for threading.
+    pub thread_ref: Option<String>,
+    /// Email only: the subject line.
+    pub subject: Option<String>,
+}
+
+/// How far a message we sent has got. Providers report these out of order
+/// (a late `sent` after `read`), so whoever stores them should only move forward:
+/// `Sent` < `Delivered` < `Read`, with `Failed` final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Read => "read",
+            DeliveryState::Failed => "failed",
+        }
+    }
+}
+
+/// The provider's report on a message we sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    pub channel: Channel,
+    /// The id the provider returned when we sent the message.
+    pub provider_message_id: String,
+    pub state: DeliveryState,
+    /// The provider's reason, for `Failed` (e.g. `131047: Re-engagement message`).
+    pub error: Option<String>,
+}
+
+/// One thing a webhook told us.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Inbound {
+    Message(InboundMessage),
+    Status(StatusUpdate),
+}
+
+/// A reply to send. The delivery worker builds it from the outbox row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    pub channel: Channel,
+    /// The customer: the `sender` of the message being answered.
+    pub to: String,
+    /// The number, page or inbox to send from: the `business_account` of the
+    /// message being answered.
+    pub business_account: String,
+    pub text: String,
+    /// Stable across retries of the same reply. Email uses it for the
+    /// Message-ID so a retried send is recognisably the same message.
+    pub idempotency_key: String,
+    /// Email only: the subject of the message being answered (`Re: ` is added).
+    pub subject: Option<String>,
+    /// Email only: the Message-ID being answered (`thread_ref`'s counterpart).
+    pub in_reply_to: Option<String>,
+}
+
+/// Why a webhook was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelError {
+    /// The signature header is missing, garbled or does not match: answer 401
+    /// or 403 and do nothing with the body.
+    #[error("webhook signature is missing or does not match")]
+    BadSignature,
+    /// The signed timestamp is too old (or too far in the future): a replay.
+    #[error("webhook timestamp is outside the accepted window")]
+    StaleTimestamp,
+    /// The body is not what the provider documents; the reason is fit for a
+    /// 400 response and the log.
+    #[error("malformed webhook: {0}")]
+    Malformed(String),
+}
+
+/// Why a send failed, and whether trying again later can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    /// True for 5xx, 429, timeouts and network errors; false for other 4xx
+    /// (bad token, bad recipient, outside the messaging window), where the
+    /// same request will fail the same way.
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl SendError {
+    pub(crate) fn permanent(message: impl Into<String>) -> Self {
+        SendError {
+            retryable: false,
+            message: message.into(),
+        }
+    }
+
+    /// The request did not get an HTTP answer (connect, timeout, reset).
+    pub(crate) fn transport(provider: &str, err: &reqwest::Error) -> Self {
+        SendError {
+            // A request that could not even be built will not build next time.
+            retryable: !err.is_builder(),
+            message: format!("{provider}: request failed: {err}"),
+        }
+    }
+
+    /// The provider answered 2xx, so the message is probably on its way, but
+    /// the answer is not what it documents. Retrying could send it twice,
+    /// which is worse than not knowing its id.
+    pub(crate) fn accepted_without_id(provider: &str, body: &str) -> Self {
+        SendError::permanent(format!(
+            "{provider}: accepted the message but the response has no message id: {}",
+            excerpt(body)
+        ))
+    }
+}
+
+/// How long a send may take before it counts as failed (and retryable).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An HTTP client for the `send` functions, with connect and total timeouts.
+/// Build it once and share it: it pools connections.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(SEND_TIMEOUT)
+        .build()
+}
+
+/// Whether an HTTP status means "try again later" whatever the body says.
+pub(crate) fn retryable_status(status: reqwest::StatusCode) -> bool {
+    status.is_server_error()
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+}
+
+/// Sends `request` and returns the JSON body of a 2xx answer. A non-2xx answer
+/// goes through `describe_error`, which knows the provider's error format.
+pub(crate) async fn send_for_json(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+    describe_error: impl FnOnce(reqwest::StatusCode, &str) -> SendError,
+) -> Result<serde_json::Value, SendError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|err| SendError::transport(provider, &err))?;
+    let status = response.status();
+    let body = match response.text().await {
+        Ok(body) => body,
+        Err(err) if status.is_success() => {
+            return Err(SendError::accepted_without_id(
+                provider,
+                &format!("(body unreadable: {err})"),
+            ))
+        }
+        Err(_) => String::new(),
+    };
+    if !status.is_success() {
+        return Err(describe_error(status, &body));
+    }
+    serde_json::from_str(&body).map_err(|_| SendError::accepted_without_id(provider, &body))
+}
+
+/// The start of a provider's answer, for error messages and logs.
+pub(crate) fn excerpt(text: &str) -> String {
+    const LIMIT: usize = 300;
+    let text = text.trim();
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
+/// A JSON reason for [`ChannelError::Malformed`].
+pub(crate) fn malformed_json(err: serde_json::Error) -> ChannelError {
+    ChannelError::Malformed(format!("invalid webhook JSON: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_cuts_long_bodies_on_a_char_boundary() {
+        let long = "é".repeat(400);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), 301);
+        assert!(cut.ends_with('…'));
+        assert_eq!(excerpt("  short \n"), "short");
+    }
+
+    #[test]
+    fn only_server_errors_rate_limits_and_timeouts_are_retryable_statuses() {
+        use reqwest::StatusCode;
+        for status in [500, 502, 503, 504, 429, 408] {
+            assert!(retryable_status(StatusCode::from_u16(status).unwrap()));
+        }
+        for status in [400, 401, 403, 404, 409, 422] {
+            assert!(!retryable_status(StatusCode::from_u16(status).unwrap()));
+        }
+    }
+
+    #[test]
+    fn delivery_states_serialise_in_lower_case() {
+        assert_eq!(
+            serde_json::to_string(&DeliveryState::Delivered).unwrap(),
+            "\"delivered\""
+        );
+        assert_eq!(DeliveryState::Failed.as_str(), "failed");
+    }
+}

@@ -1,0 +1,89 @@
+//! The command line: `check`, `ask`, `eval`, `models fetch`, `bench`.
+
+use crate::domain::Channel;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "frontdesk", version, about = "Local-AI customer messaging assistant for small businesses")]
+pub struct Cli {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    /// Knowledge folder (business.toml, faq.md, menu.toml, ...).
+    #[arg(long, global = true, env = "FRONTDESK_KNOWLEDGE", default_value = "knowledge")]
+    pub knowledge: PathBuf,
+    /// Folder with models.toml and the model files.
+    #[arg(long, global = true, env = "FRONTDESK_MODELS_DIR", default_value = "models")]
+    pub models: PathBuf,
+    /// Data folder (embedding cache, database).
+    #[arg(long, global = true, env = "FRONTDESK_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the knowledge folder; errors are printed as path:line.
+    Check,
+    /// Ask one question as a customer would.
+    Ask {
+        /// The customer's message.
+        message: String,
+        #[arg(long, default_value = "webchat")]
+        channel: Channel,
+        /// Print the FORMATS.md §4 JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run an evaluation question file and report the metrics.
+    Eval {
+        #[arg(long)]
+        questions: PathBuf,
+        /// Decide and rank only; write no reply text.
+        #[arg(long)]
+        retrieval_only: bool,
+        /// Print the FORMATS.md §3 JSON object.
+        #[arg(long)]
+        json: bool,
+        /// How many misses to list in the table.
+        #[arg(long, default_value_t = 20)]
+        misses: usize,
+        /// Also write one JSON line per question (decision, sources, scores) to this file.
+        #[arg(long)]
+        details: Option<PathBuf>,
+    },
+    /// Manage the local models.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+    /// Benchmarks with a named peer in the same run.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Fetch every model listed in models/models.toml (verified by sha256).
+    Fetch,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Query latency (sample + generated 10,000 entries), embedding throughput, cold build.
+    Retrieval {
+        /// Entries in the generated knowledge base.
+        #[arg(long, default_value_t = 10_000)]
+        entries: usize,
+        /// Skip the llama.cpp peer (llama-cpp-python) even if it can be installed.
+        #[arg(long)]
+        no_peer: bool,
+    },
+}

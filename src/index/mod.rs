@@ -1,0 +1,218 @@
+//! Retrieval over a loaded knowledge base: BM25 ([`lexical`]), dense vectors of
+//! every phrasing and passage (MiniLM, cached on disk by content hash: [`cache`]),
+//! and their fusion into one ranked list of entries.
+//!
+//! Building embeds only texts the cache has not seen. Searching is read-only and
+//! can be shared between threads.
+
+pub mod cache;
+pub mod lexical;
+
+use crate::inference::embedder::{Embedder, DIMENSIONS};
+use crate::inference::ModelError;
+use crate::knowledge::{Entry, EntryKind, KnowledgeBase};
+use cache::{hash_text, EmbeddingCache};
+use lexical::LexicalIndex;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("embedding failed: {0}")]
+    Model(#[from] ModelError),
+    #[error("lexical index: {0}")]
+    Lexical(#[from] tantivy::TantivyError),
+    #[error("embedding cache: {0}")]
+    Cache(#[from] std::io::Error),
+}
+
+/// What a stored vector stands for: a way of asking (phrasing) or answer text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VectorRole {
+    Phrasing,
+    Passage,
+}
+
+/// Weight of a match against answer text relative to a match against a phrasing:
+/// a question resembles other questions more than it resembles answers.
+const PASSAGE_WEIGHT: f32 = 0.9;
+/// Weight of normalised BM25 in the fused score ("lightly weighted sum").
+const LEXICAL_WEIGHT: f32 = 0.1;
+/// How many candidates each retriever hands to fusion.
+const CANDIDATES: usize = 50;
+
+/// One ranked entry with the evidence behind its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub entry: usize,
+    /// Fused score used for ranking.
+    pub score: f32,
+    /// Best cosine similarity of the message to one of the entry's vectors (weighted).
+    pub dense: f32,
+    /// BM25 score divided by the best BM25 score of this query (0 when absent).
+    pub lexical: f32,
+}
+
+/// Build statistics, for logs and `check`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildStats {
+    pub entries: usize,
+    pub vectors: usize,
+    pub embedded: usize,
+    pub from_cache: usize,
+}
+
+pub struct Index {
+    pub knowledge: Arc<KnowledgeBase>,
+    lexical: LexicalIndex,
+    /// Row-major `vectors.len() / DIMENSIONS` unit vectors.
+    vectors: Vec<f32>,
+    /// For each vector: the entry it belongs to and what it is.
+    owners: Vec<(usize, VectorRole)>,
+    /// Stems of every word in the knowledge, to tell which words of a message
+    /// the business never mentions.
+    vocabulary: std::collections::HashSet<String>,
+    pub stats: BuildStats,
+}
+
+/// The texts embedded for one entry.
+fn texts_of(entry: &Entry) -> Vec<(String, VectorRole)> {
+    let mut texts: Vec<(String, VectorRole)> = entry.phrasings.iter().map(|p| (p.clone(), VectorRole::Phrasing)).collect();
+    let passages: Vec<String> = match entry.kind {
+        EntryKind::MenuItem | EntryKind::Business => vec![entry.answer.clone()],
+        EntryKind::Faq | EntryKind::Section => {
+            let mut passages = chunk_passage(&entry.answer);
+            if entry.kind == EntryKind::Section {
+                let prefix = entry.context.as_deref().unwrap_or("");
+                for passage in &mut passages {
+                    *passage = format!("{prefix} {}: {passage}", entry.title).trim().to_string();
+                }
+            }
+            passages
+        }
+    };
+    texts.extend(passages.into_iter().filter(|p| !p.trim().is_empty()).map(|p| (p, VectorRole::Passage)));
+    texts
+}
+
+/// Splits answer text into passages of about 60 words on sentence boundaries.
+fn chunk_passage(text: &str) -> Vec<String> {
+    const WORDS: usize = 60;
+    let mut passages = Vec::new();
+    let mut current = String::new();
+    for sentence in crate::text::sentences(text) {
+        if !current.is_empty() && current.split_whitespace().count() + sentence.split_whitespace().count() > WORDS {
+            passages.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(sentence.trim());
+    }
+    if !current.trim().is_empty() {
+        passages.push(current);
+    }
+    passages
+}
+
+impl Index {
+    pub fn build(knowledge: Arc<KnowledgeBase>, embedder: &Embedder, cache: &mut EmbeddingCache) -> Result<Index, IndexError> {
+        let lexical = LexicalIndex::build(&knowledge.entries)?;
+        let mut owners = Vec::new();
+        let mut hashes = Vec::new();
+        let mut missing: Vec<(cache::TextHash, String)> = Vec::new();
+        for (position, entry) in knowledge.entries.iter().enumerate() {
+            for (text, role) in texts_of(entry) {
+                let hash = hash_text(&text);
+                if cache.get(&hash).is_none() && !missing.iter().any(|(h, _)| *h == hash) {
+                    missing.push((hash, text));
+                }
+                owners.push((position, role));
+                hashes.push(hash);
+            }
+        }
+        let missing_texts: Vec<&str> = missing.iter().map(|(_, t)| t.as_str()).collect();
+        let fresh = embedder.embed(&missing_texts)?;
+        let embedded = fresh.len();
+        for ((hash, _), vector) in missing.into_iter().zip(fresh) {
+            cache.insert(hash, vector);
+        }
+        cache.flush()?;
+        let mut vectors = Vec::with_capacity(hashes.len() * DIMENSIONS);
+        for hash in &hashes {
+            vectors.extend_from_slice(cache.get(hash).expect("every text was embedded or cached"));
+        }
+        let stats = BuildStats {
+            entries: knowledge.entries.len(),
+            vectors: hashes.len(),
+            embedded,
+            from_cache: hashes.len() - embedded,
+        };
+        let mut vocabulary = std::collections::HashSet::new();
+        for entry in &knowledge.entries {
+            let texts = entry.phrasings.iter().chain([&entry.answer, &entry.title]).chain(entry.context.iter());
+            for text in texts {
+                vocabulary.extend(crate::text::words(&crate::text::expand_shorthand(text)).iter().map(|w| crate::text::stem(w)));
+            }
+        }
+        Ok(Index { knowledge, lexical, vectors, owners, vocabulary, stats })
+    }
+
+    /// Share of the message's topic words that the knowledge never mentions
+    /// (allowing one typo in words of five letters or more), in [0, 1].
+    pub fn unknown_share(&self, message: &str) -> f32 {
+        let words = crate::text::content_words(message);
+        if words.is_empty() {
+            return 0.0;
+        }
+        let unknown = words
+            .iter()
+            .filter(|word| {
+                let stem = crate::text::stem(word);
+                if self.vocabulary.contains(&stem) || self.vocabulary.contains(word.as_str()) {
+                    return false;
+                }
+                !(word.chars().count() >= 5 && self.vocabulary.iter().any(|known| crate::text::within_one_edit(known, &stem)))
+            })
+            .count();
+        unknown as f32 / words.len() as f32
+    }
+
+    pub fn entry(&self, hit: &Hit) -> &Entry {
+        &self.knowledge.entries[hit.entry]
+    }
+
+    /// Ranks entries for a message. `query_vectors` are unit vectors of the whole
+    /// message and of its parts (each sentence of a long message); an entry scores
+    /// by its best vector against the best of them.
+    pub fn search(&self, query_text: &str, query_vectors: &[Vec<f32>], limit: usize) -> Vec<Hit> {
+        let entry_count = self.knowledge.entries.len();
+        let mut dense = vec![f32::NEG_INFINITY; entry_count];
+        for (row, (entry, role)) in self.vectors.chunks_exact(DIMENSIONS).zip(&self.owners) {
+            let weight = match role {
+                VectorRole::Phrasing => 1.0,
+                VectorRole::Passage => PASSAGE_WEIGHT,
+            };
+            for query in query_vectors {
+                let similarity = crate::inference::embedder::cosine(row, query) * weight;
+                if similarity > dense[*entry] {
+                    dense[*entry] = similarity;
+                }
+            }
+        }
+        let lexical_hits = self.lexical.search(query_text, CANDIDATES);
+        let best_lexical = lexical_hits.first().map(|(_, s)| *s).unwrap_or(0.0);
+        let mut lexical = vec![0.0f32; entry_count];
+        if best_lexical > 0.0 {
+            for (entry, score) in &lexical_hits {
+                lexical[*entry] = score / best_lexical;
+            }
+        }
+        let mut hits: Vec<Hit> = (0..entry_count)
+            .filter(|&e| dense[e].is_finite())
+            .map(|e| Hit { entry: e, score: dense[e] + LEXICAL_WEIGHT * lexical[e], dense: dense[e], lexical: lexical[e] })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        hits.truncate(limit);
+        hits
+    }
+}

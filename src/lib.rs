@@ -1,0 +1,32 @@
+//! frontdesk: a self-hosted, local-AI customer messaging assistant.
+//!
+//! # Layout
+//!
+//! A message flows one way: channel → message → store → retrieve → decide →
+//! reply or escalate → send. Today's modules, in that order:
+//!
+//! - [`knowledge`] reads the owner's folder (business.toml, faq.md, menu.toml,
+//!   policy `.md` files) into retrievable entries, with `path:line` errors.
+//! - [`inference`] holds the local models: the manifest and fetching, the MiniLM
+//!   embedder (and later the generator). Blocking, no async types.
+//! - [`index`] builds BM25 (tantivy) and dense vectors (cached on disk by content
+//!   hash) over the entries and fuses them into one ranking.
+//! - [`assistant`] decides answer or escalate (rules, then retrieval confidence),
+//!   writes the reply from the owner's own text, and verifies grounding.
+//! - [`eval`] runs question files and computes the metrics of FORMATS.md §3.
+//! - [`startup`] wires knowledge + models + index into an [`assistant::Assistant`].
+//! - [`domain`] and [`text`] are the shared vocabulary and small text helpers.
+//!
+//! `main.rs` only parses the command line ([`cli`]) and calls into these.
+
+pub mod assistant;
+pub mod bench;
+pub mod channels;
+pub mod cli;
+pub mod domain;
+pub mod eval;
+pub mod index;
+pub mod inference;
+pub mod knowledge;
+pub mod startup;
+pub mod text;

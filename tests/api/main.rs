@@ -1,0 +1,9 @@
+//! One integration test binary: the real `frontdesk` binary and library with the
+//! real models and the shipped knowledge folders.
+
+mod helpers;
+
+mod ask;
+mod check;
+mod eval;
+mod reindex;
