@@ -24,36 +24,92 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
 }
 
 const PRODUCTS: &[&str] = &[
-    "sourdough loaf", "gift card", "birthday cake", "oat milk latte", "delivery slot", "wedding tasting", "bike tune-up",
-    "brake pads", "room booking", "yoga class", "haircut", "oil change", "dog grooming", "tax return", "piano lesson",
-    "phone repair", "laptop screen", "catering tray", "dry cleaning", "gym membership", "flower bouquet", "coffee beans",
+    "sourdough loaf",
+    "gift card",
+    "birthday cake",
+    "oat milk latte",
+    "delivery slot",
+    "wedding tasting",
+    "bike tune-up",
+    "brake pads",
+    "room booking",
+    "yoga class",
+    "haircut",
+    "oil change",
+    "dog grooming",
+    "tax return",
+    "piano lesson",
+    "phone repair",
+    "laptop screen",
+    "catering tray",
+    "dry cleaning",
+    "gym membership",
+    "flower bouquet",
+    "coffee beans",
 ];
 const ASKS: &[&str] = &[
-    "How much is the", "Do you sell the", "Can I book the", "Is there a discount on the", "How long does the",
-    "Can I return the", "Do you deliver the", "What sizes does the", "Is the", "When can I pick up the",
+    "How much is the",
+    "Do you sell the",
+    "Can I book the",
+    "Is there a discount on the",
+    "How long does the",
+    "Can I return the",
+    "Do you deliver the",
+    "What sizes does the",
+    "Is the",
+    "When can I pick up the",
 ];
 const TAILS: &[&str] = &[
-    "on weekends", "for a group", "in the evening", "for students", "with a voucher", "this month", "near downtown",
-    "for seniors", "in winter", "online", "for kids", "after 6pm", "on holidays", "by phone", "for businesses",
+    "on weekends",
+    "for a group",
+    "in the evening",
+    "for students",
+    "with a voucher",
+    "this month",
+    "near downtown",
+    "for seniors",
+    "in winter",
+    "online",
+    "for kids",
+    "after 6pm",
+    "on holidays",
+    "by phone",
+    "for businesses",
 ];
 
 /// Writes a synthetic FAQ folder of `entries` entries with `phrasings` each.
 pub fn generate_knowledge(dir: &Path, entries: usize, phrasings: usize) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("business.toml"), "name = \"Generated Shop\"\ntimezone = \"UTC\"\n")?;
+    std::fs::write(
+        dir.join("business.toml"),
+        "name = \"Generated Shop\"\ntimezone = \"UTC\"\n",
+    )?;
     let mut faq = String::from("# Generated for benchmarks\n\n");
     for i in 0..entries {
         let product = PRODUCTS[i % PRODUCTS.len()];
         let tail = TAILS[(i / PRODUCTS.len()) % TAILS.len()];
         let variant = i / (PRODUCTS.len() * TAILS.len());
-        let _ = writeln!(faq, "## {} {product} {tail} (option {variant})?", ASKS[i % ASKS.len()]);
+        let _ = writeln!(
+            faq,
+            "## {} {product} {tail} (option {variant})?",
+            ASKS[i % ASKS.len()]
+        );
         let others: Vec<String> = (1..phrasings)
-            .map(|p| format!("{} {product} {tail} number {variant} variant {p}", ASKS[(i + p) % ASKS.len()].to_lowercase()))
+            .map(|p| {
+                format!(
+                    "{} {product} {tail} number {variant} variant {p}",
+                    ASKS[(i + p) % ASKS.len()].to_lowercase()
+                )
+            })
             .collect();
         if !others.is_empty() {
             let _ = writeln!(faq, "Also asked: {}", others.join(" | "));
         }
-        let _ = writeln!(faq, "\nYes, the {product} {tail} is available; option {variant} costs ${}.\n", 5 + i % 90);
+        let _ = writeln!(
+            faq,
+            "\nYes, the {product} {tail} is available; option {variant} costs ${}.\n",
+            5 + i % 90
+        );
     }
     std::fs::write(dir.join("faq.md"), faq)
 }
@@ -65,22 +121,43 @@ fn peer(sentences: &[String]) -> Option<serde_json::Value> {
     }
     let input = std::env::temp_dir().join("frontdesk-bench-sentences.json");
     std::fs::write(&input, serde_json::to_string(sentences).ok()?).ok()?;
-    let output = std::process::Command::new("python3").arg(script).arg(&input).output().ok()?;
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&input)
+        .output()
+        .ok()?;
     if !output.status.success() {
-        eprintln!("peer unavailable: {}", String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or(""));
+        eprintln!(
+            "peer unavailable: {}",
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
         return None;
     }
     serde_json::from_slice(&output.stdout).ok()
 }
 
-pub fn retrieval(paths: &Paths, generated_entries: usize, with_peer: bool) -> Result<(), StartupError> {
+pub fn retrieval(
+    paths: &Paths,
+    generated_entries: usize,
+    with_peer: bool,
+) -> Result<(), StartupError> {
     let load_started = Instant::now();
     let embedder = startup::load_embedder(paths)?;
-    println!("embedder load: {:.2} s", load_started.elapsed().as_secs_f64());
+    println!(
+        "embedder load: {:.2} s",
+        load_started.elapsed().as_secs_f64()
+    );
 
     // 1. Embedding throughput on the sample knowledge's phrasings.
     let knowledge = KnowledgeBase::load(&paths.knowledge)?;
-    let mut sentences: Vec<String> = knowledge.entries.iter().flat_map(|e| e.phrasings.iter().cloned()).collect();
+    let mut sentences: Vec<String> = knowledge
+        .entries
+        .iter()
+        .flat_map(|e| e.phrasings.iter().cloned())
+        .collect();
     sentences.truncate(320);
     let single = &sentences[..sentences.len().min(64)];
     let started = Instant::now();
@@ -106,7 +183,8 @@ pub fn retrieval(paths: &Paths, generated_entries: usize, with_peer: bool) -> Re
     }
 
     // 2. Query latency on the sample knowledge.
-    let assistant = startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder.clone())?;
+    let assistant =
+        startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder.clone())?;
     let queries: Vec<String> = match crate::eval::read_questions(Path::new("eval/bakery.jsonl")) {
         Ok(questions) => questions.into_iter().map(|q| q.message).take(200).collect(),
         Err(_) => sentences.iter().take(200).cloned().collect(),
@@ -129,7 +207,10 @@ pub fn retrieval(paths: &Paths, generated_entries: usize, with_peer: bool) -> Re
     let scratch = std::env::temp_dir().join(format!("frontdesk-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     let cold_dir = scratch.join("cold");
-    generate_knowledge(&cold_dir, 300, 30).map_err(|source| StartupError::Cache { path: cold_dir.display().to_string(), source })?;
+    generate_knowledge(&cold_dir, 300, 30).map_err(|source| StartupError::Cache {
+        path: cold_dir.display().to_string(),
+        source,
+    })?;
     let cache_dir = scratch.join("cache");
     let started = Instant::now();
     let cold = startup::build_assistant(&cold_dir, &cache_dir, embedder.clone())?;
@@ -139,7 +220,9 @@ pub fn retrieval(paths: &Paths, generated_entries: usize, with_peer: bool) -> Re
         cold.index.stats.embedded
     );
     let faq_path = cold_dir.join("faq.md");
-    let edited = std::fs::read_to_string(&faq_path).unwrap_or_default().replacen("option 0)?", "option 0, edited)?", 1);
+    let edited = std::fs::read_to_string(&faq_path)
+        .unwrap_or_default()
+        .replacen("option 0)?", "option 0, edited)?", 1);
     let _ = std::fs::write(&faq_path, edited);
     let started = Instant::now();
     let warm = startup::build_assistant(&cold_dir, &cache_dir, embedder.clone())?;
@@ -152,11 +235,19 @@ pub fn retrieval(paths: &Paths, generated_entries: usize, with_peer: bool) -> Re
 
     // 4. Query latency at `generated_entries` entries (vectors cached under data/cache).
     let big_dir = scratch.join("big");
-    generate_knowledge(&big_dir, generated_entries, 2).map_err(|source| StartupError::Cache { path: big_dir.display().to_string(), source })?;
+    generate_knowledge(&big_dir, generated_entries, 2).map_err(|source| StartupError::Cache {
+        path: big_dir.display().to_string(),
+        source,
+    })?;
     let started = Instant::now();
     let big_knowledge = Arc::new(KnowledgeBase::load(&big_dir)?);
-    let mut cache = EmbeddingCache::open(&paths.cache_dir(), &embedder.fingerprint)
-        .map_err(|source| StartupError::Cache { path: paths.cache_dir().display().to_string(), source })?;
+    let mut cache =
+        EmbeddingCache::open(&paths.cache_dir(), &embedder.fingerprint).map_err(|source| {
+            StartupError::Cache {
+                path: paths.cache_dir().display().to_string(),
+                source,
+            }
+        })?;
     let big_index = Index::build(big_knowledge, &embedder, &mut cache)?;
     println!(
         "build, {generated_entries} entries: {:.1} s ({} vectors, {} embedded now)",

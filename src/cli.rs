@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "frontdesk", version, about = "Local-AI customer messaging assistant for small businesses")]
+#[command(
+    name = "frontdesk",
+    version,
+    about = "Local-AI customer messaging assistant for small businesses"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub paths: PathArgs,
@@ -16,13 +20,28 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct PathArgs {
     /// Knowledge folder (business.toml, faq.md, menu.toml, ...).
-    #[arg(long, global = true, env = "FRONTDESK_KNOWLEDGE", default_value = "knowledge")]
+    #[arg(
+        long,
+        global = true,
+        env = "FRONTDESK_KNOWLEDGE",
+        default_value = "knowledge"
+    )]
     pub knowledge: PathBuf,
     /// Folder with models.toml and the model files.
-    #[arg(long, global = true, env = "FRONTDESK_MODELS_DIR", default_value = "models")]
+    #[arg(
+        long,
+        global = true,
+        env = "FRONTDESK_MODELS_DIR",
+        default_value = "models"
+    )]
     pub models: PathBuf,
     /// Data folder (embedding cache, database).
-    #[arg(long, global = true, env = "FRONTDESK_DATA_DIR", default_value = "data")]
+    #[arg(
+        long,
+        global = true,
+        env = "FRONTDESK_DATA_DIR",
+        default_value = "data"
+    )]
     pub data_dir: PathBuf,
 }
 

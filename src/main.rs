@@ -11,7 +11,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FRONTDESK_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FRONTDESK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
@@ -24,12 +27,21 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let paths = Paths { knowledge: cli.paths.knowledge, models: cli.paths.models, data: cli.paths.data_dir };
+    let paths = Paths {
+        knowledge: cli.paths.knowledge,
+        models: cli.paths.models,
+        data: cli.paths.data_dir,
+    };
     match cli.command {
         Command::Check => Ok(check(&paths)),
-        Command::Ask { message, channel, json } => {
+        Command::Ask {
+            message,
+            channel,
+            json,
+        } => {
             let embedder = startup::load_embedder(&paths)?;
-            let assistant = startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder)?;
+            let assistant =
+                startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder)?;
             let outcome = assistant.ask(&message, channel, &[])?;
             let decision = &outcome.decision;
             if json {
@@ -44,29 +56,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{value}");
             } else {
                 match decision.reason {
-                    Some(reason) => println!("ESCALATE ({reason}), confidence {:.2}", decision.confidence),
+                    Some(reason) => {
+                        println!("ESCALATE ({reason}), confidence {:.2}", decision.confidence)
+                    }
                     None => println!("ANSWER, confidence {:.2}", decision.confidence),
                 }
                 println!("\n{}\n", outcome.reply);
-                println!("sources: {}", decision.sources.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+                println!(
+                    "sources: {}",
+                    decision
+                        .sources
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 println!("why: {}", outcome.explanation);
                 let t = outcome.timings;
-                println!("timings: retrieve {:.1} ms, generate {:.1} ms, total {:.1} ms", t.retrieve, t.generate, t.total);
+                println!(
+                    "timings: retrieve {:.1} ms, generate {:.1} ms, total {:.1} ms",
+                    t.retrieve, t.generate, t.total
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { questions, retrieval_only, json, misses, details } => {
+        Command::Eval {
+            questions,
+            retrieval_only,
+            json,
+            misses,
+            details,
+        } => {
             let question_list = frontdesk::eval::read_questions(&questions)?;
             let started = std::time::Instant::now();
             let embedder = startup::load_embedder(&paths)?;
-            let assistant = startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder)?;
+            let assistant =
+                startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder)?;
             let mut report = frontdesk::eval::run(&assistant, &question_list, retrieval_only)?;
             // Throughput as a user sees it: model load and indexing included.
             let elapsed = started.elapsed().as_secs_f64();
             report.questions_per_second = (report.questions as f64 / elapsed * 10.0).round() / 10.0;
             if let Some(details) = details {
-                let lines: Vec<String> = report.results.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
-                std::fs::write(&details, lines.join("\n") + "\n").with_context(|| format!("writing {}", details.display()))?;
+                let lines: Vec<String> = report
+                    .results
+                    .iter()
+                    .map(serde_json::to_string)
+                    .collect::<Result<_, _>>()?;
+                std::fs::write(&details, lines.join("\n") + "\n")
+                    .with_context(|| format!("writing {}", details.display()))?;
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -75,16 +112,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Models { action: ModelsAction::Fetch } => {
+        Command::Models {
+            action: ModelsAction::Fetch,
+        } => {
             let store = frontdesk::inference::ModelStore::open(&paths.models)?;
             for spec in &store.models {
                 eprintln!("{} ({}) ...", spec.name, spec.role);
-                let files = store.resolve(spec).with_context(|| format!("fetching {}", spec.name))?;
+                let files = store
+                    .resolve(spec)
+                    .with_context(|| format!("fetching {}", spec.name))?;
                 println!("{}: ready in {}", spec.name, files.dir.display());
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { what: BenchWhat::Retrieval { entries, no_peer } } => {
+        Command::Bench {
+            what: BenchWhat::Retrieval { entries, no_peer },
+        } => {
             frontdesk::bench::retrieval(&paths, entries, !no_peer)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -113,11 +156,18 @@ fn check(paths: &Paths) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            let errors = error.issues.iter().filter(|i| i.severity == Severity::Error).count();
+            let errors = error
+                .issues
+                .iter()
+                .filter(|i| i.severity == Severity::Error)
+                .count();
             for issue in &error.issues {
                 eprintln!("{}", prefixed(&paths.knowledge, &issue.to_string()));
             }
-            eprintln!("{}: {errors} error(s); fix them and run `frontdesk check` again", paths.knowledge.display());
+            eprintln!(
+                "{}: {errors} error(s); fix them and run `frontdesk check` again",
+                paths.knowledge.display()
+            );
             ExitCode::FAILURE
         }
     }

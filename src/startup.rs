@@ -18,7 +18,10 @@ pub enum StartupError {
     #[error("{0}")]
     Index(#[from] IndexError),
     #[error("cannot open the embedding cache in {path}: {source}")]
-    Cache { path: String, source: std::io::Error },
+    Cache {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Where things live on disk.
@@ -41,10 +44,18 @@ pub fn load_embedder(paths: &Paths) -> Result<Arc<Embedder>, StartupError> {
 }
 
 /// Loads a knowledge folder and indexes it with `embedder`.
-pub fn build_assistant(knowledge_dir: &Path, cache_dir: &Path, embedder: Arc<Embedder>) -> Result<Assistant, StartupError> {
+pub fn build_assistant(
+    knowledge_dir: &Path,
+    cache_dir: &Path,
+    embedder: Arc<Embedder>,
+) -> Result<Assistant, StartupError> {
     let knowledge = Arc::new(KnowledgeBase::load(knowledge_dir)?);
-    let mut cache = EmbeddingCache::open(cache_dir, &embedder.fingerprint)
-        .map_err(|source| StartupError::Cache { path: cache_dir.display().to_string(), source })?;
+    let mut cache = EmbeddingCache::open(cache_dir, &embedder.fingerprint).map_err(|source| {
+        StartupError::Cache {
+            path: cache_dir.display().to_string(),
+            source,
+        }
+    })?;
     let index = Index::build(knowledge, &embedder, &mut cache)?;
     Ok(Assistant::new(index, embedder))
 }

@@ -105,9 +105,13 @@ pub fn expand_shorthand(text: &str) -> String {
         if i > 0 {
             out.push(' ');
         }
-        let core = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != '&' && c != '-');
+        let core =
+            word.trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != '&' && c != '-');
         let lowered = core.to_lowercase();
-        let replacement = SHORTHAND.iter().find(|(short, _)| *short == lowered).map(|(_, long)| *long);
+        let replacement = SHORTHAND
+            .iter()
+            .find(|(short, _)| *short == lowered)
+            .map(|(_, long)| *long);
         match replacement {
             Some(long) if !core.is_empty() => out.push_str(&word.replacen(core, long, 1)),
             _ => out.push_str(word),
@@ -118,34 +122,207 @@ pub fn expand_shorthand(text: &str) -> String {
 
 /// Words too common to say what a message is about.
 pub const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "is", "are", "was", "were", "be", "do", "does", "did", "you", "your", "i", "me", "my", "we",
-    "our", "it", "its", "this", "that", "to", "of", "in", "on", "at", "for", "and", "or", "so", "what", "how",
-    "when", "where", "which", "who", "can", "could", "would", "will", "have", "has", "hi", "hello", "hey", "please",
-    "thanks", "thank", "ok", "okay", "yes", "no", "about", "with", "much", "any", "there", "they", "them", "one",
-    "other", "thing", "things", "just", "also", "too", "still", "again", "then", "now", "well", "oh", "um", "hmm",
-    "u", "ur", "r", "im", "i'm", "get", "got", "need", "want", "like", "know", "if", "from", "by", "as", "up", "out",
-    "some", "all", "here", "dont", "don't", "can't", "cant", "whats", "what's", "tell", "give", "make", "made",
-    "many", "lot", "really", "very", "not", "but", "should", "shall", "may", "might", "am", "been", "being", "he",
-    "she", "his", "her", "their", "us", "than", "these", "those", "into", "over", "guys", "yall", "y'all", "lol",
-    "pls", "plz", "thx", "hiya", "dear", "regards", "best", "cheers", "team", "there's", "it's", "i'd", "i'll",
-    "we're", "you're", "let", "go", "going", "see", "way", "day", "today", "would", "wondering", "quick", "question",
-    "questions", "possible", "able", "etc", "stuff", "something", "anything", "someone", "anyone", "time",
+    "a",
+    "an",
+    "the",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "do",
+    "does",
+    "did",
+    "you",
+    "your",
+    "i",
+    "me",
+    "my",
+    "we",
+    "our",
+    "it",
+    "its",
+    "this",
+    "that",
+    "to",
+    "of",
+    "in",
+    "on",
+    "at",
+    "for",
+    "and",
+    "or",
+    "so",
+    "what",
+    "how",
+    "when",
+    "where",
+    "which",
+    "who",
+    "can",
+    "could",
+    "would",
+    "will",
+    "have",
+    "has",
+    "hi",
+    "hello",
+    "hey",
+    "please",
+    "thanks",
+    "thank",
+    "ok",
+    "okay",
+    "yes",
+    "no",
+    "about",
+    "with",
+    "much",
+    "any",
+    "there",
+    "they",
+    "them",
+    "one",
+    "other",
+    "thing",
+    "things",
+    "just",
+    "also",
+    "too",
+    "still",
+    "again",
+    "then",
+    "now",
+    "well",
+    "oh",
+    "um",
+    "hmm",
+    "u",
+    "ur",
+    "r",
+    "im",
+    "i'm",
+    "get",
+    "got",
+    "need",
+    "want",
+    "like",
+    "know",
+    "if",
+    "from",
+    "by",
+    "as",
+    "up",
+    "out",
+    "some",
+    "all",
+    "here",
+    "dont",
+    "don't",
+    "can't",
+    "cant",
+    "whats",
+    "what's",
+    "tell",
+    "give",
+    "make",
+    "made",
+    "many",
+    "lot",
+    "really",
+    "very",
+    "not",
+    "but",
+    "should",
+    "shall",
+    "may",
+    "might",
+    "am",
+    "been",
+    "being",
+    "he",
+    "she",
+    "his",
+    "her",
+    "their",
+    "us",
+    "than",
+    "these",
+    "those",
+    "into",
+    "over",
+    "guys",
+    "yall",
+    "y'all",
+    "lol",
+    "pls",
+    "plz",
+    "thx",
+    "hiya",
+    "dear",
+    "regards",
+    "best",
+    "cheers",
+    "team",
+    "there's",
+    "it's",
+    "i'd",
+    "i'll",
+    "we're",
+    "you're",
+    "let",
+    "go",
+    "going",
+    "see",
+    "way",
+    "day",
+    "today",
+    "would",
+    "wondering",
+    "quick",
+    "question",
+    "questions",
+    "possible",
+    "able",
+    "etc",
+    "stuff",
+    "something",
+    "anything",
+    "someone",
+    "anyone",
+    "time",
 ];
 
 /// Words of `text` that carry its topic: not stop words, at least 3 letters.
 pub fn content_words(text: &str) -> Vec<String> {
-    words(text).into_iter().filter(|w| w.chars().count() >= 3 && !STOPWORDS.contains(&w.as_str())).collect()
+    words(text)
+        .into_iter()
+        .filter(|w| w.chars().count() >= 3 && !STOPWORDS.contains(&w.as_str()))
+        .collect()
 }
 
 /// A light suffix stripper so "deliveries", "delivered" and "delivery" meet.
 pub fn stem(word: &str) -> String {
     let word = word.trim_end_matches("'s");
-    for suffix in ["ies", "ing", "es", "ed", "s", "y"] {
-        if let Some(root) = word.strip_suffix(suffix) {
-            if root.chars().count() >= 3 {
-                return root.to_string();
-            }
+    let long_enough = |root: &str| root.chars().count() >= 3;
+    if let Some(root) = word.strip_suffix("ies").filter(|r| long_enough(r)) {
+        return format!("{root}y");
+    }
+    for suffix in ["ing", "ed"] {
+        if let Some(root) = word.strip_suffix(suffix).filter(|r| long_enough(r)) {
+            return root.to_string();
         }
+    }
+    if let Some(root) = word.strip_suffix("es").filter(|r| {
+        long_enough(r) && (r.ends_with(['s', 'x', 'z']) || r.ends_with("ch") || r.ends_with("sh"))
+    }) {
+        return root.to_string();
+    }
+    if let Some(root) = word
+        .strip_suffix('s')
+        .filter(|r| long_enough(r) && !r.ends_with('s'))
+    {
+        return root.to_string();
     }
     word.to_string()
 }
@@ -215,10 +392,11 @@ const NUMBER_WORDS: &[(&str, u32)] = &[
 
 /// Words after a number that say it is not a count of items.
 const NOT_ITEMS: &[&str] = &[
-    "am", "pm", "th", "st", "nd", "rd", "minutes", "minute", "mins", "hours", "hour", "hrs", "days", "day", "weeks",
-    "week", "months", "month", "years", "year", "miles", "mile", "km", "dollars", "dollar", "bucks", "percent",
-    "inch", "inches", "in", "oz", "lb", "lbs", "pounds", "kg", "o'clock", "people's", "yo", "tier", "tiers",
-    "layer", "layers", "ft", "feet", "times", "stars", "star",
+    "am", "pm", "th", "st", "nd", "rd", "minutes", "minute", "mins", "hours", "hour", "hrs",
+    "days", "day", "weeks", "week", "months", "month", "years", "year", "miles", "mile", "km",
+    "dollars", "dollar", "bucks", "percent", "inch", "inches", "in", "oz", "lb", "lbs", "pounds",
+    "kg", "o'clock", "people's", "yo", "tier", "tiers", "layer", "layers", "ft", "feet", "times",
+    "stars", "star",
 ];
 
 /// The largest number of items a message asks for: "5 dozen cupcakes" → 60,
@@ -226,12 +404,19 @@ const NOT_ITEMS: &[&str] = &[
 pub fn largest_item_count(text: &str) -> Option<u32> {
     let lowered = text.to_lowercase();
     let tokens: Vec<&str> = lowered
-        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')' || c == '!' || c == '?')
+        .split(|c: char| {
+            c.is_whitespace() || c == ',' || c == '(' || c == ')' || c == '!' || c == '?'
+        })
         .filter(|t| !t.is_empty())
         .collect();
     let mut best: Option<u32> = None;
     for (i, token) in tokens.iter().enumerate() {
-        if token.starts_with('$') || token.starts_with('£') || token.starts_with('€') || token.contains(':') || token.contains('/') {
+        if token.starts_with('$')
+            || token.starts_with('£')
+            || token.starts_with('€')
+            || token.contains(':')
+            || token.contains('/')
+        {
             continue;
         }
         let trimmed = token.trim_end_matches(['.', ';']);
@@ -252,22 +437,35 @@ pub fn largest_item_count(text: &str) -> Option<u32> {
             *n
         } else if trimmed == "dozen" || trimmed == "dozens" {
             // "dozen" without a number before it: handled by the multiplier below.
-            if i > 0 && (tokens[i - 1].chars().all(|c| c.is_ascii_digit()) || NUMBER_WORDS.iter().any(|(w, _)| *w == tokens[i - 1])) {
+            if i > 0
+                && (tokens[i - 1].chars().all(|c| c.is_ascii_digit())
+                    || NUMBER_WORDS.iter().any(|(w, _)| *w == tokens[i - 1]))
+            {
                 continue;
             }
-            if trimmed == "dozens" { 24 } else { 12 }
+            if trimmed == "dozens" {
+                24
+            } else {
+                12
+            }
         } else {
             continue;
         };
         let mut next = i + 1;
-        if tokens.get(next).is_some_and(|t| t.trim_end_matches(['.', ';']) == "dozen") {
+        if tokens
+            .get(next)
+            .is_some_and(|t| t.trim_end_matches(['.', ';']) == "dozen")
+        {
             count = count.saturating_mul(12);
             next += 1;
         } else if tokens.get(next).is_some_and(|t| *t == "hundred") {
             count = count.saturating_mul(100);
             next += 1;
         }
-        let following = tokens.get(next).map(|t| t.trim_end_matches(['.', ';'])).unwrap_or("");
+        let following = tokens
+            .get(next)
+            .map(|t| t.trim_end_matches(['.', ';']))
+            .unwrap_or("");
         if NOT_ITEMS.contains(&following) || following.starts_with('-') {
             continue;
         }
@@ -290,13 +488,19 @@ mod tests {
 
     #[test]
     fn sentences_split_but_prices_stay_whole() {
-        assert_eq!(sentences("Hi! Is it $4.50 each? Thanks"), vec!["Hi!", "Is it $4.50 each?", "Thanks"]);
+        assert_eq!(
+            sentences("Hi! Is it $4.50 each? Thanks"),
+            vec!["Hi!", "Is it $4.50 each?", "Thanks"]
+        );
         assert_eq!(sentences("one\ntwo."), vec!["one", "two."]);
     }
 
     #[test]
     fn shorthand_expands_whole_words_only() {
-        assert_eq!(expand_shorthand("do u deliver 2moro?? thx"), "do you deliver tomorrow?? thanks");
+        assert_eq!(
+            expand_shorthand("do u deliver 2moro?? thx"),
+            "do you deliver tomorrow?? thanks"
+        );
         assert_eq!(expand_shorthand("umbrella ur"), "umbrella your");
     }
 
@@ -307,15 +511,24 @@ mod tests {
         assert!(within_one_edit("delivry", "delivery"));
         assert!(within_one_edit("cake", "bake"));
         assert!(!within_one_edit("cake", "coke!"));
-        assert_eq!(content_words("do u have any Funfetti cakes??"), vec!["funfetti", "cakes"]);
+        assert_eq!(
+            content_words("do u have any Funfetti cakes??"),
+            vec!["funfetti", "cakes"]
+        );
     }
 
     #[test]
     fn item_counts_skip_money_times_and_sizes() {
-        assert_eq!(largest_item_count("I need 5 dozen cupcakes for friday"), Some(60));
+        assert_eq!(
+            largest_item_count("I need 5 dozen cupcakes for friday"),
+            Some(60)
+        );
         assert_eq!(largest_item_count("100 cookies pls"), Some(100));
         assert_eq!(largest_item_count("how much is a dozen cookies"), Some(12));
-        assert_eq!(largest_item_count("is the 8 inch cake $42? pick up at 5pm on the 3rd"), None);
+        assert_eq!(
+            largest_item_count("is the 8 inch cake $42? pick up at 5pm on the 3rd"),
+            None
+        );
         assert_eq!(largest_item_count("delivery within 5 miles in 2026"), None);
         assert_eq!(largest_item_count("two croissants"), Some(2));
     }

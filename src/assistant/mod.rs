@@ -36,7 +36,13 @@ pub struct Calibration {
 
 impl Default for Calibration {
     fn default() -> Self {
-        Calibration { zero: 0.356, full: 0.80, unknown_word_penalty: 0.15, out_of_scope_below: 0.325, override_similarity: 0.80 }
+        Calibration {
+            zero: 0.356,
+            full: 0.80,
+            unknown_word_penalty: 0.15,
+            out_of_scope_below: 0.325,
+            override_similarity: 0.80,
+        }
     }
 }
 
@@ -68,6 +74,9 @@ pub struct Assistant {
     pub calibration: Calibration,
 }
 
+/// Weight of normalised BM25 in the confidence evidence (the ranking has its own).
+const EVIDENCE_LEXICAL_WEIGHT: f32 = 0.1;
+
 fn content_words(text: &str) -> usize {
     crate::text::content_words(text).len()
 }
@@ -75,13 +84,19 @@ fn content_words(text: &str) -> usize {
 impl Assistant {
     pub fn new(index: Index, embedder: Arc<Embedder>) -> Self {
         let rules = EscalationRules::new(&index.knowledge.business.escalation);
-        Assistant { index, embedder, rules, calibration: Calibration::default() }
+        Assistant {
+            index,
+            embedder,
+            rules,
+            calibration: Calibration::default(),
+        }
     }
 
     fn confidence(&self, hit: Option<&Hit>, unknown_share: f32) -> f32 {
         let Some(hit) = hit else { return 0.0 };
         let c = self.calibration;
-        let evidence = hit.score - c.unknown_word_penalty * unknown_share;
+        let evidence = hit.dense + EVIDENCE_LEXICAL_WEIGHT * hit.lexical
+            - c.unknown_word_penalty * unknown_share;
         ((evidence - c.zero) / (c.full - c.zero)).clamp(0.0, 1.0)
     }
 
@@ -96,18 +111,38 @@ impl Assistant {
             .filter(|s| content_words(s) >= 2)
             .map(String::from)
             .collect();
-        let sentences = if sentences.len() >= 2 { sentences } else { Vec::new() };
+        let sentences = if sentences.len() >= 2 {
+            sentences
+        } else {
+            Vec::new()
+        };
         variants.extend(sentences.iter().cloned());
-        let previous = history.iter().rev().find(|t| t.from == Speaker::Customer).map(|t| crate::text::expand_shorthand(&t.text));
-        let follow_up = previous.filter(|_| content_words(&expanded) < 4).map(|p| format!("{p} {expanded}"));
+        let previous = history
+            .iter()
+            .rev()
+            .find(|t| t.from == Speaker::Customer)
+            .map(|t| crate::text::expand_shorthand(&t.text));
+        let follow_up = previous
+            .filter(|_| content_words(&expanded) < 4)
+            .map(|p| format!("{p} {expanded}"));
         if let Some(follow_up) = &follow_up {
             variants.push(follow_up.clone());
         }
-        Prepared { expanded, variants, sentences, follow_up }
+        Prepared {
+            expanded,
+            variants,
+            sentences,
+            follow_up,
+        }
     }
 
     /// Decides and writes the reply for one message.
-    pub fn ask(&self, message: &str, channel: Channel, history: &[Turn]) -> Result<Outcome, ModelError> {
+    pub fn ask(
+        &self,
+        message: &str,
+        channel: Channel,
+        history: &[Turn],
+    ) -> Result<Outcome, ModelError> {
         let started = Instant::now();
         let prepared = self.prepare(message, history);
         let refs: Vec<&str> = prepared.variants.iter().map(String::as_str).collect();
@@ -118,12 +153,22 @@ impl Assistant {
     /// Many messages at once: every text is embedded in one batched pass (much
     /// faster per message), then each message is decided on its own. Each
     /// outcome's timings carry its share of the batched embedding time.
-    pub fn ask_many(&self, messages: &[(&str, Channel, &[Turn])]) -> Result<Vec<Outcome>, ModelError> {
+    pub fn ask_many(
+        &self,
+        messages: &[(&str, Channel, &[Turn])],
+    ) -> Result<Vec<Outcome>, ModelError> {
         let embed_started = Instant::now();
-        let prepared: Vec<Prepared> = messages.iter().map(|(m, _, h)| self.prepare(m, h)).collect();
-        let all: Vec<&str> = prepared.iter().flat_map(|p| p.variants.iter().map(String::as_str)).collect();
+        let prepared: Vec<Prepared> = messages
+            .iter()
+            .map(|(m, _, h)| self.prepare(m, h))
+            .collect();
+        let all: Vec<&str> = prepared
+            .iter()
+            .flat_map(|p| p.variants.iter().map(String::as_str))
+            .collect();
         let mut vectors = self.embedder.embed(&all)?.into_iter();
-        let share_ms = embed_started.elapsed().as_secs_f64() * 1000.0 / messages.len().max(1) as f64;
+        let share_ms =
+            embed_started.elapsed().as_secs_f64() * 1000.0 / messages.len().max(1) as f64;
         let mut outcomes = Vec::with_capacity(messages.len());
         for ((_, channel, _), prepared) in messages.iter().zip(&prepared) {
             let own: Vec<Vec<f32>> = vectors.by_ref().take(prepared.variants.len()).collect();
@@ -132,9 +177,21 @@ impl Assistant {
         Ok(outcomes)
     }
 
-    fn decide(&self, channel: Channel, prepared: &Prepared, vectors: &[Vec<f32>], started: Instant, extra_ms: f64) -> Outcome {
+    fn decide(
+        &self,
+        channel: Channel,
+        prepared: &Prepared,
+        vectors: &[Vec<f32>],
+        started: Instant,
+        extra_ms: f64,
+    ) -> Outcome {
         let knowledge = &self.index.knowledge;
-        let Prepared { expanded, sentences, follow_up, .. } = prepared;
+        let Prepared {
+            expanded,
+            sentences,
+            follow_up,
+            ..
+        } = prepared;
         // Rank with the message's own variants; the follow-up only helps when the
         // message alone finds nothing good.
         let own_vectors = &vectors[..vectors.len() - usize::from(follow_up.is_some())];
@@ -145,7 +202,8 @@ impl Assistant {
             }
         }
         // A message asking two things: each sentence's own best entry.
-        let mut answer_entries: Vec<usize> = hits.first().map(|h| vec![h.entry]).unwrap_or_default();
+        let mut answer_entries: Vec<usize> =
+            hits.first().map(|h| vec![h.entry]).unwrap_or_default();
         for (offset, sentence) in sentences.iter().enumerate() {
             let vector = std::slice::from_ref(&vectors[1 + offset]);
             if let Some(best) = self.index.search(sentence, vector, 1).first() {
@@ -162,7 +220,10 @@ impl Assistant {
         let top = hits.first();
         let unknown_share = self.index.unknown_share(expanded);
         let confidence = self.confidence(top, unknown_share);
-        let mut sources: Vec<SourceId> = answer_entries.iter().map(|&e| knowledge.entries[e].source.clone()).collect();
+        let mut sources: Vec<SourceId> = answer_entries
+            .iter()
+            .map(|&e| knowledge.entries[e].source.clone())
+            .collect();
         for hit in &hits {
             let source = &knowledge.entries[hit.entry].source;
             if !sources.contains(source) && sources.len() < 5 {
@@ -174,26 +235,39 @@ impl Assistant {
             // The owner's knowledge anticipates this exact kind of message.
             let covered = top.is_some_and(|t| {
                 t.dense >= self.calibration.override_similarity
-                    && knowledge.entries[t.entry].phrasings.iter().any(|p| p.to_lowercase().contains(&rule.trigger))
+                    && knowledge.entries[t.entry]
+                        .phrasings
+                        .iter()
+                        .any(|p| p.to_lowercase().contains(&rule.trigger))
             });
             !covered
         });
 
         let (action, reason, explanation) = if let Some(rule) = &rule {
-            (Action::Escalate, Some(rule.reason), format!("rule {} on \"{}\"", rule.reason, rule.trigger))
+            (
+                Action::Escalate,
+                Some(rule.reason),
+                format!("rule {} on \"{}\"", rule.reason, rule.trigger),
+            )
         } else {
             let evidence = top
                 .map(|t| {
                     format!(
                         "top {} score {:.3} dense {:.3} lexical {:.2} unknown words {:.2}",
-                        knowledge.entries[t.entry].source, t.score, t.dense, t.lexical, unknown_share
+                        knowledge.entries[t.entry].source,
+                        t.score,
+                        t.dense,
+                        t.lexical,
+                        unknown_share
                     )
                 })
                 .unwrap_or_else(|| "no entries".into());
             let vague = content_words(expanded) < 2 && follow_up.is_none();
             if confidence < self.calibration.out_of_scope_below {
                 (Action::Escalate, Some(Reason::OutOfScope), evidence)
-            } else if confidence < knowledge.business.escalation.min_confidence || (vague && confidence < 0.9) {
+            } else if confidence < knowledge.business.escalation.min_confidence
+                || (vague && confidence < 0.9)
+            {
                 (Action::Escalate, Some(Reason::LowConfidence), evidence)
             } else {
                 (Action::Answer, None, evidence)
@@ -202,20 +276,41 @@ impl Assistant {
 
         let reply = match action {
             Action::Answer => {
-                let entries: Vec<&crate::knowledge::Entry> = answer_entries.iter().map(|&e| &knowledge.entries[e]).collect();
-                reply::fit_to_channel(&reply::extractive(&entries), channel, &knowledge.business.name)
+                let entries: Vec<&crate::knowledge::Entry> = answer_entries
+                    .iter()
+                    .map(|&e| &knowledge.entries[e])
+                    .collect();
+                reply::fit_to_channel(
+                    &reply::extractive(&entries),
+                    channel,
+                    &knowledge.business.name,
+                )
             }
-            Action::Escalate => {
-                reply::fit_to_channel(&knowledge.business.escalation.handover_message, channel, &knowledge.business.name)
-            }
+            Action::Escalate => reply::fit_to_channel(
+                &knowledge.business.escalation.handover_message,
+                channel,
+                &knowledge.business.name,
+            ),
         };
         let total = started.elapsed().as_secs_f64() * 1000.0 + extra_ms;
         Outcome {
-            decision: Decision { action, reason, confidence, sources },
+            decision: Decision {
+                action,
+                reason,
+                confidence,
+                sources,
+            },
             reply,
-            timings: Timings { retrieve: retrieve_ms, generate: 0.0, total },
+            timings: Timings {
+                retrieve: retrieve_ms,
+                generate: 0.0,
+                total,
+            },
             explanation,
-            top_scores: [hits.first().map_or(0.0, |h| h.score), hits.get(1).map_or(0.0, |h| h.score)],
+            top_scores: [
+                hits.first().map_or(0.0, |h| h.score),
+                hits.get(1).map_or(0.0, |h| h.score),
+            ],
         }
     }
 }

@@ -9,71 +9,360 @@ use crate::knowledge::business::EscalationSettings;
 
 /// Phrases that are a request for a person on their own.
 const HUMAN_PHRASES: &[&str] = &[
-    "real person", "real human", "actual person", "actual human", "live person", "live agent", "human being",
-    "a human", "human please", "customer service", "customer support", "representative", "call me", "call me back",
-    "give me a call", "ring me", "phone me", "someone call me", "somebody call me", "transfer me", "not a bot",
-    "not a robot", "stop the bot", "no bots", "no more bots", "someone real", "speak to someone", "talk to someone",
-    "speak with someone", "talk with someone", "human agent", "talk to an agent", "speak to an agent",
+    "real person",
+    "real human",
+    "actual person",
+    "actual human",
+    "live person",
+    "live agent",
+    "human being",
+    "a human",
+    "human please",
+    "customer service",
+    "customer support",
+    "representative",
+    "call me",
+    "call me back",
+    "give me a call",
+    "ring me",
+    "phone me",
+    "someone call me",
+    "somebody call me",
+    "transfer me",
+    "not a bot",
+    "not a robot",
+    "stop the bot",
+    "no bots",
+    "no more bots",
+    "someone real",
+    "speak to someone",
+    "talk to someone",
+    "speak with someone",
+    "talk with someone",
+    "human agent",
+    "talk to an agent",
+    "speak to an agent",
 ];
 /// A request for a person is one of these verbs with one of the nouns below.
-const HUMAN_VERBS: &[&str] = &["talk", "speak", "chat", "connect", "reach", "put me through", "get me", "need", "want"];
+const HUMAN_VERBS: &[&str] = &[
+    "talk",
+    "speak",
+    "chat",
+    "connect",
+    "reach",
+    "put me through",
+    "get me",
+    "need",
+    "want",
+];
 const HUMAN_NOUNS: &[&str] = &[
-    "person", "human", "someone", "somebody", "owner", "manager", "staff", "employee", "boss", "people", "team",
-    "supervisor", "agent",
+    "person",
+    "human",
+    "someone",
+    "somebody",
+    "owner",
+    "manager",
+    "staff",
+    "employee",
+    "boss",
+    "people",
+    "team",
+    "supervisor",
+    "agent",
 ];
 
 /// Words that alone say the customer is unhappy.
 const COMPLAINT_STRONG: &[&str] = &[
-    "disappointed", "disappointing", "unacceptable", "terrible", "horrible", "awful", "disgusting", "worst",
-    "rude", "complain", "complaint", "ruined", "furious", "angry", "ridiculous", "scam", "rip off", "ripoff",
-    "waste of money", "want my money back", "refund me", "give me a refund", "not happy", "unhappy", "appalling",
-    "pathetic", "shameful", "fed up", "inedible", "overcharged", "charged twice", "double charged", "never again",
-    "not what i ordered", "nothing like the picture", "looked nothing like", "you forgot", "you guys forgot",
-    "still waiting", "never arrived", "never showed", "never came", "didn't arrive", "did not arrive",
-    "didn't show up", "no one showed", "nobody showed", "hasn't arrived", "has not arrived", "not acceptable",
-    "upset", "expect better", "not ok for", "not okay for", "hard as a rock", "rock hard", "where is my order",
-    "where's my order", "still not here", "is late", "was late", "very late", "so late", "second time",
+    "disappointed",
+    "disappointing",
+    "unacceptable",
+    "terrible",
+    "horrible",
+    "awful",
+    "disgusting",
+    "worst",
+    "rude",
+    "complain",
+    "complaint",
+    "ruined",
+    "furious",
+    "angry",
+    "ridiculous",
+    "scam",
+    "rip off",
+    "ripoff",
+    "waste of money",
+    "want my money back",
+    "refund me",
+    "give me a refund",
+    "not happy",
+    "unhappy",
+    "appalling",
+    "pathetic",
+    "shameful",
+    "fed up",
+    "inedible",
+    "overcharged",
+    "charged twice",
+    "double charged",
+    "never again",
+    "not what i ordered",
+    "nothing like the picture",
+    "looked nothing like",
+    "you forgot",
+    "you guys forgot",
+    "still waiting",
+    "never arrived",
+    "never showed",
+    "never came",
+    "didn't arrive",
+    "did not arrive",
+    "didn't show up",
+    "no one showed",
+    "nobody showed",
+    "hasn't arrived",
+    "has not arrived",
+    "not acceptable",
+    "upset",
+    "expect better",
+    "not ok for",
+    "not okay for",
+    "hard as a rock",
+    "rock hard",
+    "where is my order",
+    "where's my order",
+    "still not here",
+    "is late",
+    "was late",
+    "very late",
+    "so late",
+    "second time",
 ];
 /// Words that say something went wrong with the customer's own order; only a
 /// complaint when the customer is not asking "what if ...".
 const COMPLAINT_WEAK: &[&str] = &[
-    "wrong", "stale", "moldy", "mouldy", "burnt", "burned", "melted", "smashed", "squashed", "damaged", "broken",
-    "missing", "late", "cold", "dry", "undercooked", "raw", "hair in", "bug in", "fell apart", "collapsed",
-    "tasted off", "tastes off", "misspelled", "spelled wrong", "incorrect", "cancelled my", "canceled my",
-    "was told", "no response", "no reply", "ignored", "lost my",
+    "wrong",
+    "stale",
+    "moldy",
+    "mouldy",
+    "burnt",
+    "burned",
+    "melted",
+    "smashed",
+    "squashed",
+    "damaged",
+    "broken",
+    "missing",
+    "late",
+    "cold",
+    "dry",
+    "undercooked",
+    "raw",
+    "hair in",
+    "bug in",
+    "fell apart",
+    "collapsed",
+    "tasted off",
+    "tastes off",
+    "misspelled",
+    "spelled wrong",
+    "incorrect",
+    "cancelled my",
+    "canceled my",
+    "was told",
+    "no response",
+    "no reply",
+    "ignored",
+    "lost my",
 ];
 const OWN_ORDER: &[&str] = &[
-    "my order", "my cake", "my cupcakes", "my delivery", "our order", "our cake", "the cake", "the order",
-    "it was", "it came", "it arrived", "they were", "arrived", "i got", "we got", "i received", "we received",
-    "i ordered", "we ordered", "i paid", "we paid", "i picked up", "we picked up",
+    "my order",
+    "my cake",
+    "my cupcakes",
+    "my delivery",
+    "our order",
+    "our cake",
+    "the cake",
+    "the order",
+    "it was",
+    "it came",
+    "it arrived",
+    "they were",
+    "arrived",
+    "i got",
+    "we got",
+    "i received",
+    "we received",
+    "i ordered",
+    "we ordered",
+    "i paid",
+    "we paid",
+    "i picked up",
+    "we picked up",
 ];
-const HYPOTHETICAL: &[&str] = &["what if", "if my", "if the", "if a", "if it", "if i", "in case", "what happens", "do you", "can you", "how do"];
+const HYPOTHETICAL: &[&str] = &[
+    "what if",
+    "if my",
+    "if the",
+    "if a",
+    "if it",
+    "if i",
+    "in case",
+    "what happens",
+    "do you",
+    "can you",
+    "how do",
+];
 
 const SENSITIVE_PHRASES: &[&str] = &[
-    "allergic reaction", "had a reaction", "having a reaction", "reaction to", "anaphylactic", "anaphylaxis",
-    "epipen", "epi pen", "hospital", "emergency room", "the er", "ambulance", "hives", "swelling", "swollen",
-    "can't breathe", "cant breathe", "couldn't breathe", "could not breathe", "food poisoning", "got sick",
-    "made me sick", "made us sick", "made him sick", "made her sick", "made my", "threw up", "throwing up",
-    "vomit", "vomiting", "diarrhea", "diarrhoea", "lawyer", "attorney", "sue", "suing", "lawsuit", "legal action",
-    "take legal", "see you in court", "take you to court", "small claims", "health department", "health inspector", "report you", "reporting you", "police",
-    "injured", "injury", "bleeding", "choked", "choking", "glass in", "metal in", "privacy", "personal data",
-    "delete my data", "my data", "gdpr", "harass", "harassment", "discrimination", "discriminated", "poisoned",
-    "food safety", "doctor", "urgent care", "rushed to",
+    "allergic reaction",
+    "had a reaction",
+    "having a reaction",
+    "reaction to",
+    "anaphylactic",
+    "anaphylaxis",
+    "epipen",
+    "epi pen",
+    "hospital",
+    "emergency room",
+    "the er",
+    "ambulance",
+    "hives",
+    "swelling",
+    "swollen",
+    "can't breathe",
+    "cant breathe",
+    "couldn't breathe",
+    "could not breathe",
+    "food poisoning",
+    "got sick",
+    "made me sick",
+    "made us sick",
+    "made him sick",
+    "made her sick",
+    "made my",
+    "threw up",
+    "throwing up",
+    "vomit",
+    "vomiting",
+    "diarrhea",
+    "diarrhoea",
+    "lawyer",
+    "attorney",
+    "sue",
+    "suing",
+    "lawsuit",
+    "legal action",
+    "take legal",
+    "see you in court",
+    "take you to court",
+    "small claims",
+    "health department",
+    "health inspector",
+    "report you",
+    "reporting you",
+    "police",
+    "injured",
+    "injury",
+    "bleeding",
+    "choked",
+    "choking",
+    "glass in",
+    "metal in",
+    "privacy",
+    "personal data",
+    "delete my data",
+    "my data",
+    "gdpr",
+    "harass",
+    "harassment",
+    "discrimination",
+    "discriminated",
+    "poisoned",
+    "food safety",
+    "doctor",
+    "urgent care",
+    "rushed to",
 ];
 
 const HIGH_VALUE_TERMS: &[&str] = &[
-    "custom", "wedding", "tiered", "two tier", "three tier", "four tier", "2 tier", "3 tier", "4 tier",
-    "2-tier", "3-tier", "4-tier", "personalized", "personalised", "themed", "sculpted", "3d", "replica", "logo",
-    "catering", "cater", "corporate", "bulk", "wholesale order", "large order", "big order", "huge order",
-    "quote", "bespoke", "made to order", "design",
+    "custom",
+    "wedding",
+    "tiered",
+    "two tier",
+    "three tier",
+    "four tier",
+    "2 tier",
+    "3 tier",
+    "4 tier",
+    "2-tier",
+    "3-tier",
+    "4-tier",
+    "personalized",
+    "personalised",
+    "themed",
+    "sculpted",
+    "3d",
+    "replica",
+    "logo",
+    "catering",
+    "cater",
+    "corporate",
+    "bulk",
+    "wholesale order",
+    "large order",
+    "big order",
+    "huge order",
+    "quote",
+    "bespoke",
+    "made to order",
+    "design",
 ];
 const ORDER_INTENT: &[&str] = &[
-    "i want", "i'd like", "i would like", "i need", "we need", "we want", "we'd like", "we would like", "need",
-    "can you do it", "could you do it", "can you do that", "needs to feed", "to feed",
-    "looking to", "looking for", "want to order", "like to order", "order a", "order an", "order some",
-    "ordering", "place an order", "for my", "for our", "can you make me", "can you make us", "could you make me",
-    "could you make us", "make me", "make us", "quote", "book", "getting married", "i'm getting", "im getting",
-    "can i get", "could i get", "can we get", "could we get", "i'll need", "we'll need", "i'll take", "we'll take",
+    "i want",
+    "i'd like",
+    "i would like",
+    "i need",
+    "we need",
+    "we want",
+    "we'd like",
+    "we would like",
+    "need",
+    "can you do it",
+    "could you do it",
+    "can you do that",
+    "needs to feed",
+    "to feed",
+    "looking to",
+    "looking for",
+    "want to order",
+    "like to order",
+    "order a",
+    "order an",
+    "order some",
+    "ordering",
+    "place an order",
+    "for my",
+    "for our",
+    "can you make me",
+    "can you make us",
+    "could you make me",
+    "could you make us",
+    "make me",
+    "make us",
+    "quote",
+    "book",
+    "getting married",
+    "i'm getting",
+    "im getting",
+    "can i get",
+    "could i get",
+    "can we get",
+    "could we get",
+    "i'll need",
+    "we'll need",
+    "i'll take",
+    "we'll take",
 ];
 
 /// The built-in lists joined with the owner's additions, lower-cased once.
@@ -124,11 +413,18 @@ fn padded(text: &str) -> String {
 }
 
 fn find<'a>(haystack: &str, phrases: impl IntoIterator<Item = &'a String>) -> Option<String> {
-    phrases.into_iter().find(|p| haystack.contains(&format!(" {p} "))).cloned()
+    phrases
+        .into_iter()
+        .find(|p| haystack.contains(&format!(" {p} ")))
+        .cloned()
 }
 
 fn owned(list: &[&str], extra: &[String]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).chain(extra.iter().map(|s| padded(s).trim().to_string())).filter(|s| !s.is_empty()).collect()
+    list.iter()
+        .map(|s| s.to_string())
+        .chain(extra.iter().map(|s| padded(s).trim().to_string()))
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 impl EscalationRules {
@@ -155,12 +451,18 @@ impl EscalationRules {
         }
         for sentence in crate::text::sentences(message) {
             let sentence = padded(sentence);
-            let hypothetical = HYPOTHETICAL.iter().any(|h| sentence.starts_with(&format!(" {h} ")) || sentence.contains(&format!(" {h} ")));
+            let hypothetical = HYPOTHETICAL.iter().any(|h| {
+                sentence.starts_with(&format!(" {h} ")) || sentence.contains(&format!(" {h} "))
+            });
             if hypothetical || sentence.trim_end().ends_with('?') {
                 continue;
             }
-            let weak = COMPLAINT_WEAK.iter().find(|w| sentence.contains(&format!(" {w} ")));
-            let own = OWN_ORDER.iter().any(|o| sentence.contains(&format!(" {o} ")));
+            let weak = COMPLAINT_WEAK
+                .iter()
+                .find(|w| sentence.contains(&format!(" {w} ")));
+            let own = OWN_ORDER
+                .iter()
+                .any(|o| sentence.contains(&format!(" {o} ")));
             if let (Some(weak), true) = (weak, own) {
                 return hit(Reason::Complaint, weak.to_string());
             }
@@ -170,9 +472,13 @@ impl EscalationRules {
         }
         for sentence in crate::text::sentences(message) {
             let sentence = padded(sentence);
-            let verb = HUMAN_VERBS.iter().find(|v| sentence.contains(&format!(" {v} ")));
+            let verb = HUMAN_VERBS
+                .iter()
+                .find(|v| sentence.contains(&format!(" {v} ")));
             let noun = HUMAN_NOUNS.iter().find(|n| {
-                sentence.contains(&format!(" a {n} ")) || sentence.contains(&format!(" the {n} ")) || sentence.contains(&format!(" {n} ")) && matches!(**n, "someone" | "somebody")
+                sentence.contains(&format!(" a {n} "))
+                    || sentence.contains(&format!(" the {n} "))
+                    || sentence.contains(&format!(" {n} ")) && matches!(**n, "someone" | "somebody")
             });
             if let (Some(verb), Some(noun)) = (verb, noun) {
                 // "the team" or "people" in "do you need people" is not a request for a person.
@@ -182,14 +488,30 @@ impl EscalationRules {
                     || sentence.contains(&format!(" with the {noun} "))
                     || sentence.contains(&format!(" to {noun} "))
                     || sentence.contains(&format!(" with {noun} "))
-                    || matches!(*verb, "put me through" | "get me" | "need" | "want") && matches!(*noun, "person" | "human" | "manager" | "owner" | "someone" | "somebody" | "supervisor");
+                    || matches!(*verb, "put me through" | "get me" | "need" | "want")
+                        && matches!(
+                            *noun,
+                            "person"
+                                | "human"
+                                | "manager"
+                                | "owner"
+                                | "someone"
+                                | "somebody"
+                                | "supervisor"
+                        );
                 if to_someone {
                     return hit(Reason::HumanRequested, format!("{verb} {noun}"));
                 }
             }
         }
         // "do I need to order ahead?" asks about ordering; it does not place an order.
-        let asks_about = [" do i need ", " do we need ", " do you need ", " you need ", " how much notice "];
+        let asks_about = [
+            " do i need ",
+            " do we need ",
+            " do you need ",
+            " you need ",
+            " how much notice ",
+        ];
         let intent = ORDER_INTENT
             .iter()
             .find(|o| text.contains(&format!(" {o} ")))
@@ -217,36 +539,59 @@ mod tests {
     use super::*;
 
     fn reason(message: &str) -> Option<Reason> {
-        EscalationRules::new(&EscalationSettings::default()).check(message).map(|m| m.reason)
+        EscalationRules::new(&EscalationSettings::default())
+            .check(message)
+            .map(|m| m.reason)
     }
 
     #[test]
     fn requests_for_a_person() {
-        assert_eq!(reason("can i talk to a real person"), Some(Reason::HumanRequested));
-        assert_eq!(reason("I want to speak to the owner."), Some(Reason::HumanRequested));
+        assert_eq!(
+            reason("can i talk to a real person"),
+            Some(Reason::HumanRequested)
+        );
+        assert_eq!(
+            reason("I want to speak to the owner."),
+            Some(Reason::HumanRequested)
+        );
         assert_eq!(reason("pls call me back"), Some(Reason::HumanRequested));
         assert_eq!(reason("do you deliver to brooklyn?"), None);
     }
 
     #[test]
     fn complaints_but_not_policy_questions() {
-        assert_eq!(reason("my cake arrived smashed and the writing was wrong"), Some(Reason::Complaint));
-        assert_eq!(reason("This is the worst service ever"), Some(Reason::Complaint));
+        assert_eq!(
+            reason("my cake arrived smashed and the writing was wrong"),
+            Some(Reason::Complaint)
+        );
+        assert_eq!(
+            reason("This is the worst service ever"),
+            Some(Reason::Complaint)
+        );
         assert_eq!(reason("what if my cake arrives damaged?"), None);
         assert_eq!(reason("what is your refund policy"), None);
     }
 
     #[test]
     fn sensitive_topics() {
-        assert_eq!(reason("my son had an allergic reaction after eating your cookies"), Some(Reason::Sensitive));
+        assert_eq!(
+            reason("my son had an allergic reaction after eating your cookies"),
+            Some(Reason::Sensitive)
+        );
         assert_eq!(reason("I'm going to sue you"), Some(Reason::Sensitive));
         assert_eq!(reason("are your cookies nut free?"), None);
     }
 
     #[test]
     fn custom_and_large_orders_but_not_questions_about_them() {
-        assert_eq!(reason("I'd like to order a 3 tier wedding cake for June 14"), Some(Reason::HighValue));
-        assert_eq!(reason("we need 5 dozen cupcakes for friday"), Some(Reason::HighValue));
+        assert_eq!(
+            reason("I'd like to order a 3 tier wedding cake for June 14"),
+            Some(Reason::HighValue)
+        );
+        assert_eq!(
+            reason("we need 5 dozen cupcakes for friday"),
+            Some(Reason::HighValue)
+        );
         assert_eq!(reason("do you make wedding cakes?"), None);
         assert_eq!(reason("how much is a dozen cookies"), None);
     }

@@ -11,7 +11,11 @@ pub enum EvalError {
     #[error("{path}: cannot read: {message}")]
     Read { path: String, message: String },
     #[error("{path}:{line}: {message}")]
-    Parse { path: String, line: usize, message: String },
+    Parse {
+        path: String,
+        line: usize,
+        message: String,
+    },
 }
 
 /// One source or several, any of which counts.
@@ -53,7 +57,10 @@ pub struct Question {
 
 /// Reads a `.jsonl` question file; blank lines and `#` lines are skipped.
 pub fn read_questions(path: &Path) -> Result<Vec<Question>, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|e| EvalError::Read { path: path.display().to_string(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| EvalError::Read {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
     parse_questions(&path.display().to_string(), &text)
 }
 
@@ -96,7 +103,9 @@ pub struct QuestionResult {
 
 impl QuestionResult {
     pub fn is_miss(&self) -> bool {
-        self.action != self.expected_action || self.source_top1 == Some(false) || self.mentions_ok == Some(false)
+        self.action != self.expected_action
+            || self.source_top1 == Some(false)
+            || self.mentions_ok == Some(false)
     }
 }
 
@@ -147,14 +156,25 @@ pub fn score(question: &Question, outcome: &Outcome, retrieval_only: bool) -> Qu
     let sources: Vec<String> = decision.sources.iter().map(|s| s.0.clone()).collect();
     let expected_source = question.expect.source.as_ref();
     let source_top1 = match (question.expect.action, expected_source) {
-        (Action::Answer, Some(expected)) => Some(sources.first().is_some_and(|s| expected.contains(s))),
+        (Action::Answer, Some(expected)) => {
+            Some(sources.first().is_some_and(|s| expected.contains(s)))
+        }
         _ => None,
     };
-    let mentions_ok = if retrieval_only || question.expect.mentions.is_empty() || question.expect.action != Action::Answer {
+    let mentions_ok = if retrieval_only
+        || question.expect.mentions.is_empty()
+        || question.expect.action != Action::Answer
+    {
         None
     } else {
         let reply = outcome.reply.to_lowercase();
-        Some(question.expect.mentions.iter().all(|m| reply.contains(&m.to_lowercase())))
+        Some(
+            question
+                .expect
+                .mentions
+                .iter()
+                .all(|m| reply.contains(&m.to_lowercase())),
+        )
     };
     QuestionResult {
         id: question.id.clone(),
@@ -179,11 +199,18 @@ pub fn score(question: &Question, outcome: &Outcome, retrieval_only: bool) -> Qu
 }
 
 /// Asks every question and computes the report.
-pub fn run(assistant: &Assistant, questions: &[Question], retrieval_only: bool) -> Result<Report, crate::inference::ModelError> {
+pub fn run(
+    assistant: &Assistant,
+    questions: &[Question],
+    retrieval_only: bool,
+) -> Result<Report, crate::inference::ModelError> {
     let started = std::time::Instant::now();
     let mut results = Vec::with_capacity(questions.len());
     for chunk in questions.chunks(256) {
-        let batch: Vec<(&str, Channel, &[Turn])> = chunk.iter().map(|q| (q.message.as_str(), q.channel, q.history.as_slice())).collect();
+        let batch: Vec<(&str, Channel, &[Turn])> = chunk
+            .iter()
+            .map(|q| (q.message.as_str(), q.channel, q.history.as_slice()))
+            .collect();
         let outcomes = assistant.ask_many(&batch)?;
         for (question, outcome) in chunk.iter().zip(outcomes) {
             let mut result = score(question, &outcome, retrieval_only);
@@ -195,7 +222,10 @@ pub fn run(assistant: &Assistant, questions: &[Question], retrieval_only: bool) 
                     .filter_map(|s| assistant.index.knowledge.entry(s))
                     .map(|e| e.answer.as_str())
                     .collect();
-                result.ungrounded = Some(!crate::assistant::grounding::unsupported_facts(&outcome.reply, &passages).is_empty());
+                result.ungrounded = Some(
+                    !crate::assistant::grounding::unsupported_facts(&outcome.reply, &passages)
+                        .is_empty(),
+                );
             }
             results.push(result);
         }
@@ -205,26 +235,60 @@ pub fn run(assistant: &Assistant, questions: &[Question], retrieval_only: bool) 
 }
 
 pub fn summarise(results: Vec<QuestionResult>, elapsed_seconds: f64) -> Report {
-    let answer_expected = results.iter().filter(|r| r.expected_action == Action::Answer).count();
+    let answer_expected = results
+        .iter()
+        .filter(|r| r.expected_action == Action::Answer)
+        .count();
     let escalate_expected = results.len() - answer_expected;
-    let with_source: Vec<&QuestionResult> = results.iter().filter(|r| r.source_top1.is_some()).collect();
-    let top1 = with_source.iter().filter(|r| r.source_top1 == Some(true)).count();
+    let with_source: Vec<&QuestionResult> =
+        results.iter().filter(|r| r.source_top1.is_some()).collect();
+    let top1 = with_source
+        .iter()
+        .filter(|r| r.source_top1 == Some(true))
+        .count();
     let recall5 = with_source
         .iter()
         .filter(|r| {
-            let expected: Vec<&str> = r.expected_source.as_deref().unwrap_or("").split(" | ").collect();
-            r.sources.iter().take(5).any(|s| expected.contains(&s.as_str()))
+            let expected: Vec<&str> = r
+                .expected_source
+                .as_deref()
+                .unwrap_or("")
+                .split(" | ")
+                .collect();
+            r.sources
+                .iter()
+                .take(5)
+                .any(|s| expected.contains(&s.as_str()))
         })
         .count();
-    let escalated = results.iter().filter(|r| r.action == Action::Escalate).count();
-    let true_escalations = results.iter().filter(|r| r.action == Action::Escalate && r.expected_action == Action::Escalate).count();
-    let false_escalations = results.iter().filter(|r| r.action == Action::Escalate && r.expected_action == Action::Answer).count();
-    let answered_right = results.iter().filter(|r| r.action == Action::Answer && r.expected_action == Action::Answer).count();
+    let escalated = results
+        .iter()
+        .filter(|r| r.action == Action::Escalate)
+        .count();
+    let true_escalations = results
+        .iter()
+        .filter(|r| r.action == Action::Escalate && r.expected_action == Action::Escalate)
+        .count();
+    let false_escalations = results
+        .iter()
+        .filter(|r| r.action == Action::Escalate && r.expected_action == Action::Answer)
+        .count();
+    let answered_right = results
+        .iter()
+        .filter(|r| r.action == Action::Answer && r.expected_action == Action::Answer)
+        .count();
     let reasons: Vec<&QuestionResult> = results
         .iter()
-        .filter(|r| r.expected_action == Action::Escalate && r.action == Action::Escalate && r.expected_reason.is_some())
+        .filter(|r| {
+            r.expected_action == Action::Escalate
+                && r.action == Action::Escalate
+                && r.expected_reason.is_some()
+        })
         .collect();
-    let reason_right = reasons.iter().filter(|r| r.reason == r.expected_reason).count();
+    let reason_right = reasons
+        .iter()
+        .filter(|r| r.reason == r.expected_reason)
+        .count();
     let mentions: Vec<bool> = results.iter().filter_map(|r| r.mentions_ok).collect();
     let grounded: Vec<bool> = results.iter().filter_map(|r| r.ungrounded).collect();
     let mut latencies: Vec<f64> = results.iter().map(|r| r.latency_ms).collect();
@@ -248,13 +312,19 @@ pub fn summarise(results: Vec<QuestionResult>, elapsed_seconds: f64) -> Report {
         },
         escalation_reason_accuracy: ratio(reason_right, reasons.len()),
         answer_accuracy: ratio(answered_right, answer_expected),
-        questions_per_second: if elapsed_seconds > 0.0 { round(results.len() as f64 / elapsed_seconds) } else { 0.0 },
+        questions_per_second: if elapsed_seconds > 0.0 {
+            round(results.len() as f64 / elapsed_seconds)
+        } else {
+            0.0
+        },
         results,
     }
 }
 
 fn show(value: Option<f64>) -> String {
-    value.map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into())
+    value
+        .map(|v| format!("{v:.3}"))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 /// The human-readable table, with up to `misses` misses listed.
@@ -270,26 +340,50 @@ pub fn render_table(report: &Report, misses: usize) -> String {
         ("escalation precision", show(report.escalation_precision)),
         ("escalation recall", show(report.escalation_recall)),
         ("false escalation", show(report.false_escalation_rate)),
-        ("escalation reasons", show(report.escalation_reason_accuracy)),
+        (
+            "escalation reasons",
+            show(report.escalation_reason_accuracy),
+        ),
         ("mentions ok", show(report.mentions_ok)),
-        ("ungrounded replies", report.ungrounded_replies.map(|u| u.to_string()).unwrap_or_else(|| "n/a".into())),
+        (
+            "ungrounded replies",
+            report
+                .ungrounded_replies
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "n/a".into()),
+        ),
     ];
     for (name, value) in rows {
         out.push_str(&format!("{name:<20} {value:>7}\n"));
     }
     out.push_str(&format!(
         "latency ms           p50 {} / p95 {} / max {}   ({} questions/s)\n",
-        report.latency_ms.p50, report.latency_ms.p95, report.latency_ms.max, report.questions_per_second
+        report.latency_ms.p50,
+        report.latency_ms.p95,
+        report.latency_ms.max,
+        report.questions_per_second
     ));
     let missed: Vec<&QuestionResult> = report.results.iter().filter(|r| r.is_miss()).collect();
     if misses > 0 && !missed.is_empty() {
-        out.push_str(&format!("\nmisses ({} of {}, first {}):\n", missed.len(), report.questions, misses.min(missed.len())));
+        out.push_str(&format!(
+            "\nmisses ({} of {}, first {}):\n",
+            missed.len(),
+            report.questions,
+            misses.min(missed.len())
+        ));
         for miss in missed.iter().take(misses) {
             let got = match miss.reason {
                 Some(reason) => format!("escalate/{reason}"),
-                None => format!("answer {}", miss.sources.first().map(String::as_str).unwrap_or("-")),
+                None => format!(
+                    "answer {}",
+                    miss.sources.first().map(String::as_str).unwrap_or("-")
+                ),
             };
-            let wanted = match (miss.expected_action, miss.expected_reason, &miss.expected_source) {
+            let wanted = match (
+                miss.expected_action,
+                miss.expected_reason,
+                &miss.expected_source,
+            ) {
                 (Action::Escalate, Some(reason), _) => format!("escalate/{reason}"),
                 (Action::Escalate, None, _) => "escalate".into(),
                 (Action::Answer, _, Some(source)) => format!("answer {source}"),
@@ -324,7 +418,11 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_reported_with_its_number() {
-        let error = parse_questions("q.jsonl", "\n{\"id\":\"q1\",\"message\":\"x\",\"expect\":{\"action\":\"maybe\"}}\n").unwrap_err();
+        let error = parse_questions(
+            "q.jsonl",
+            "\n{\"id\":\"q1\",\"message\":\"x\",\"expect\":{\"action\":\"maybe\"}}\n",
+        )
+        .unwrap_err();
         assert!(error.to_string().starts_with("q.jsonl:2: "), "{error}");
     }
 

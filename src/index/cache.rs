@@ -26,7 +26,11 @@ pub struct EmbeddingCache {
 
 impl EmbeddingCache {
     pub fn in_memory() -> Self {
-        EmbeddingCache { file: None, vectors: HashMap::new(), pending: Vec::new() }
+        EmbeddingCache {
+            file: None,
+            vectors: HashMap::new(),
+            pending: Vec::new(),
+        }
     }
 
     /// Opens (or starts) the cache for `fingerprint` under `dir`.
@@ -39,7 +43,10 @@ impl EmbeddingCache {
             for record in bytes.chunks_exact(RECORD) {
                 let mut hash = [0u8; 32];
                 hash.copy_from_slice(&record[..32]);
-                let vector = record[32..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                let vector = record[32..]
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
                 vectors.insert(hash, vector);
             }
             // Drop a torn tail so the next append starts on a record boundary.
@@ -49,7 +56,11 @@ impl EmbeddingCache {
                 handle.set_len(whole as u64)?;
             }
         }
-        Ok(EmbeddingCache { file: Some(file), vectors, pending: Vec::new() })
+        Ok(EmbeddingCache {
+            file: Some(file),
+            vectors,
+            pending: Vec::new(),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -86,7 +97,10 @@ impl EmbeddingCache {
                 buffer.extend_from_slice(&value.to_le_bytes());
             }
         }
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         // Two processes sharing a data dir append whole records, one at a time.
         file.lock()?;
         file.write_all(&buffer)?;
@@ -107,8 +121,16 @@ mod tests {
         let mut cache = EmbeddingCache::open(&dir, "model-a").unwrap();
         cache.insert(hash_text("hello"), vec![0.5; DIMENSIONS]);
         cache.flush().unwrap();
-        let path = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let path = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         file.write_all(&[1, 2, 3]).unwrap();
         drop(file);
 

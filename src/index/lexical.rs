@@ -5,7 +5,9 @@
 use crate::knowledge::Entry;
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, INDEXED, STORED};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, INDEXED, STORED,
+};
 use tantivy::{doc, Index, IndexReader, TantivyDocument, Term};
 
 /// The lexical schema in one place.
@@ -27,7 +29,9 @@ impl LexicalIndex {
     pub fn build(entries: &[Entry]) -> tantivy::Result<LexicalIndex> {
         let mut builder = Schema::builder();
         let text = TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default().set_tokenizer("en_stem").set_index_option(IndexRecordOption::WithFreqs),
+            TextFieldIndexing::default()
+                .set_tokenizer("en_stem")
+                .set_index_option(IndexRecordOption::WithFreqs),
         );
         let fields = Fields {
             entry: builder.add_u64_field("entry", INDEXED | STORED),
@@ -51,7 +55,11 @@ impl LexicalIndex {
         writer.commit()?;
         let reader = index.reader()?;
         reader.reload()?;
-        Ok(LexicalIndex { index, reader, fields })
+        Ok(LexicalIndex {
+            index,
+            reader,
+            fields,
+        })
     }
 
     /// Top `limit` entries by BM25 as (entry position, score). Query text is
@@ -73,9 +81,18 @@ impl LexicalIndex {
         }
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for token in &tokens {
-            for (field, boost) in [(self.fields.phrasings, PHRASING_BOOST), (self.fields.body, 1.0)] {
-                let term = TermQuery::new(Term::from_field_text(field, token), IndexRecordOption::WithFreqs);
-                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), boost))));
+            for (field, boost) in [
+                (self.fields.phrasings, PHRASING_BOOST),
+                (self.fields.body, 1.0),
+            ] {
+                let term = TermQuery::new(
+                    Term::from_field_text(field, token),
+                    IndexRecordOption::WithFreqs,
+                );
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(term), boost)),
+                ));
             }
         }
         let query = BooleanQuery::new(clauses);

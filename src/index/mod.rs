@@ -34,9 +34,9 @@ enum VectorRole {
 
 /// Weight of a match against answer text relative to a match against a phrasing:
 /// a question resembles other questions more than it resembles answers.
-const PASSAGE_WEIGHT: f32 = 0.9;
+const PASSAGE_WEIGHT: f32 = 1.0;
 /// Weight of normalised BM25 in the fused score ("lightly weighted sum").
-const LEXICAL_WEIGHT: f32 = 0.1;
+const LEXICAL_WEIGHT: f32 = 0.2;
 /// How many candidates each retriever hands to fusion.
 const CANDIDATES: usize = 50;
 
@@ -76,7 +76,12 @@ pub struct Index {
 
 /// The texts embedded for one entry.
 fn texts_of(entry: &Entry) -> Vec<(String, VectorRole)> {
-    let mut texts: Vec<(String, VectorRole)> = entry.phrasings.iter().map(|p| (p.clone(), VectorRole::Phrasing)).collect();
+    let mut texts: Vec<(String, VectorRole)> = entry
+        .phrasings
+        .iter()
+        .map(|p| (p.clone(), VectorRole::Phrasing))
+        .collect();
+
     let passages: Vec<String> = match entry.kind {
         EntryKind::MenuItem | EntryKind::Business => vec![entry.answer.clone()],
         EntryKind::Faq | EntryKind::Section => {
@@ -84,13 +89,20 @@ fn texts_of(entry: &Entry) -> Vec<(String, VectorRole)> {
             if entry.kind == EntryKind::Section {
                 let prefix = entry.context.as_deref().unwrap_or("");
                 for passage in &mut passages {
-                    *passage = format!("{prefix} {}: {passage}", entry.title).trim().to_string();
+                    *passage = format!("{prefix} {}: {passage}", entry.title)
+                        .trim()
+                        .to_string();
                 }
             }
             passages
         }
     };
-    texts.extend(passages.into_iter().filter(|p| !p.trim().is_empty()).map(|p| (p, VectorRole::Passage)));
+    texts.extend(
+        passages
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| (p, VectorRole::Passage)),
+    );
     texts
 }
 
@@ -100,7 +112,9 @@ fn chunk_passage(text: &str) -> Vec<String> {
     let mut passages = Vec::new();
     let mut current = String::new();
     for sentence in crate::text::sentences(text) {
-        if !current.is_empty() && current.split_whitespace().count() + sentence.split_whitespace().count() > WORDS {
+        if !current.is_empty()
+            && current.split_whitespace().count() + sentence.split_whitespace().count() > WORDS
+        {
             passages.push(std::mem::take(&mut current));
         }
         if !current.is_empty() {
@@ -115,7 +129,11 @@ fn chunk_passage(text: &str) -> Vec<String> {
 }
 
 impl Index {
-    pub fn build(knowledge: Arc<KnowledgeBase>, embedder: &Embedder, cache: &mut EmbeddingCache) -> Result<Index, IndexError> {
+    pub fn build(
+        knowledge: Arc<KnowledgeBase>,
+        embedder: &Embedder,
+        cache: &mut EmbeddingCache,
+    ) -> Result<Index, IndexError> {
         let lexical = LexicalIndex::build(&knowledge.entries)?;
         let mut owners = Vec::new();
         let mut hashes = Vec::new();
@@ -149,12 +167,27 @@ impl Index {
         };
         let mut vocabulary = std::collections::HashSet::new();
         for entry in &knowledge.entries {
-            let texts = entry.phrasings.iter().chain([&entry.answer, &entry.title]).chain(entry.context.iter());
+            let texts = entry
+                .phrasings
+                .iter()
+                .chain([&entry.answer, &entry.title])
+                .chain(entry.context.iter());
             for text in texts {
-                vocabulary.extend(crate::text::words(&crate::text::expand_shorthand(text)).iter().map(|w| crate::text::stem(w)));
+                vocabulary.extend(
+                    crate::text::words(&crate::text::expand_shorthand(text))
+                        .iter()
+                        .map(|w| crate::text::stem(w)),
+                );
             }
         }
-        Ok(Index { knowledge, lexical, vectors, owners, vocabulary, stats })
+        Ok(Index {
+            knowledge,
+            lexical,
+            vectors,
+            owners,
+            vocabulary,
+            stats,
+        })
     }
 
     /// Share of the message's topic words that the knowledge never mentions
@@ -171,7 +204,11 @@ impl Index {
                 if self.vocabulary.contains(&stem) || self.vocabulary.contains(word.as_str()) {
                     return false;
                 }
-                !(word.chars().count() >= 5 && self.vocabulary.iter().any(|known| crate::text::within_one_edit(known, &stem)))
+                !(word.chars().count() >= 5
+                    && self
+                        .vocabulary
+                        .iter()
+                        .any(|known| crate::text::within_one_edit(known, &stem)))
             })
             .count();
         unknown as f32 / words.len() as f32
@@ -209,7 +246,12 @@ impl Index {
         }
         let mut hits: Vec<Hit> = (0..entry_count)
             .filter(|&e| dense[e].is_finite())
-            .map(|e| Hit { entry: e, score: dense[e] + LEXICAL_WEIGHT * lexical[e], dense: dense[e], lexical: lexical[e] })
+            .map(|e| Hit {
+                entry: e,
+                score: dense[e] + LEXICAL_WEIGHT * lexical[e],
+                dense: dense[e],
+                lexical: lexical[e],
+            })
             .collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
         hits.truncate(limit);

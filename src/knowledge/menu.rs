@@ -123,7 +123,10 @@ pub fn parse(path: &str, text: &str, issues: &mut Vec<Issue>) -> (Vec<MenuItem>,
         }
         let mut prices = Vec::new();
         if let Some(amount) = item.price {
-            prices.push(Price { label: None, amount });
+            prices.push(Price {
+                label: None,
+                amount,
+            });
         }
         if let Some(table) = &item.prices {
             let table_line = line_of(text, table.span().start);
@@ -134,7 +137,10 @@ pub fn parse(path: &str, text: &str, issues: &mut Vec<Issue>) -> (Vec<MenuItem>,
                     _ => None,
                 };
                 match amount {
-                    Some(amount) => prices.push(Price { label: Some(label.clone()), amount }),
+                    Some(amount) => prices.push(Price {
+                        label: Some(label.clone()),
+                        amount,
+                    }),
                     None => issues.push(Issue::error(
                         path,
                         table_line,
@@ -151,8 +157,15 @@ pub fn parse(path: &str, text: &str, issues: &mut Vec<Issue>) -> (Vec<MenuItem>,
             ));
             continue;
         }
-        if let Some(bad) = prices.iter().find(|p| !(p.amount.is_finite() && p.amount >= 0.0)) {
-            issues.push(Issue::error(path, line, format!("`{name}` has a negative price {}", bad.amount)));
+        if let Some(bad) = prices
+            .iter()
+            .find(|p| !(p.amount.is_finite() && p.amount >= 0.0))
+        {
+            issues.push(Issue::error(
+                path,
+                line,
+                format!("`{name}` has a negative price {}", bad.amount),
+            ));
             continue;
         }
         items.push(MenuItem {
@@ -185,7 +198,13 @@ mod tests {
         );
         assert!(issues.is_empty(), "{issues:?}");
         assert_eq!(items.len(), 2);
-        assert_eq!(items[0].prices[1], Price { label: Some("8-inch".into()), amount: 42.5 });
+        assert_eq!(
+            items[0].prices[1],
+            Price {
+                label: Some("8-inch".into()),
+                amount: 42.5
+            }
+        );
         assert_eq!(items[1].line, 7);
         let text = items[0].describe("$");
         assert!(text.contains("6-inch $28.00, 8-inch $42.50"), "{text}");
@@ -197,17 +216,36 @@ mod tests {
         let mut issues = Vec::new();
         let (items, _) = parse("menu.toml", "[[item]]\nname = \"Bagel\"\n", &mut issues);
         assert!(items.is_empty());
-        assert_eq!(issues[0].to_string(), "menu.toml:2: error: menu item `Bagel` needs `price` or `prices`");
+        assert_eq!(
+            issues[0].to_string(),
+            "menu.toml:2: error: menu item `Bagel` needs `price` or `prices`"
+        );
     }
 
     #[test]
     fn unknown_key_and_bad_syntax_are_errors_with_lines() {
         let mut issues = Vec::new();
-        parse("menu.toml", "[[item]]\nname = \"Bagel\"\nprice = 2\ncolour = \"red\"\n", &mut issues);
-        assert!(issues[0].to_string().starts_with("menu.toml:4:"), "{}", issues[0]);
+        parse(
+            "menu.toml",
+            "[[item]]\nname = \"Bagel\"\nprice = 2\ncolour = \"red\"\n",
+            &mut issues,
+        );
+        assert!(
+            issues[0].to_string().starts_with("menu.toml:4:"),
+            "{}",
+            issues[0]
+        );
         assert!(issues[0].message.contains("colour"));
         let mut issues = Vec::new();
-        parse("menu.toml", "[[item]]\nname = \"Bagel\nprice = 2\n", &mut issues);
-        assert!(issues[0].to_string().starts_with("menu.toml:2:"), "{}", issues[0]);
+        parse(
+            "menu.toml",
+            "[[item]]\nname = \"Bagel\nprice = 2\n",
+            &mut issues,
+        );
+        assert!(
+            issues[0].to_string().starts_with("menu.toml:2:"),
+            "{}",
+            issues[0]
+        );
     }
 }

@@ -33,10 +33,20 @@ pub struct Issue {
 
 impl Issue {
     pub fn error(path: &str, line: usize, message: impl Into<String>) -> Self {
-        Issue { severity: Severity::Error, path: path.into(), line, message: message.into() }
+        Issue {
+            severity: Severity::Error,
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
     }
     pub fn warning(path: &str, line: usize, message: impl Into<String>) -> Self {
-        Issue { severity: Severity::Warning, path: path.into(), line, message: message.into() }
+        Issue {
+            severity: Severity::Warning,
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
     }
 }
 
@@ -59,11 +69,18 @@ pub struct KnowledgeError {
 
 /// 1-based line of a byte offset.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 pub(crate) fn toml_error(path: &str, text: &str, error: &toml::de::Error) -> Issue {
-    let line = error.span().map(|span| line_of(text, span.start)).unwrap_or(1);
+    let line = error
+        .span()
+        .map(|span| line_of(text, span.start))
+        .unwrap_or(1);
     let message = error.message().trim().replace('\n', " ");
     Issue::error(path, line, message)
 }
@@ -118,7 +135,11 @@ impl KnowledgeBase {
             Ok(files) => files,
             Err(error) => {
                 return Err(KnowledgeError {
-                    issues: vec![Issue::error(&root.display().to_string(), 0, format!("cannot read folder: {error}"))],
+                    issues: vec![Issue::error(
+                        &root.display().to_string(),
+                        0,
+                        format!("cannot read folder: {error}"),
+                    )],
                 })
             }
         };
@@ -141,9 +162,17 @@ impl KnowledgeBase {
         };
 
         let business = if files.iter().any(|f| f == "business.toml") {
-            read("business.toml", &mut issues).and_then(|text| business::parse("business.toml", &text, &mut issues))
+            read("business.toml", &mut issues)
+                .and_then(|text| business::parse("business.toml", &text, &mut issues))
         } else {
-            issues.push(Issue::error("business.toml", 0, format!("missing: every knowledge folder needs a business.toml (looked in {})", root.display())));
+            issues.push(Issue::error(
+                "business.toml",
+                0,
+                format!(
+                    "missing: every knowledge folder needs a business.toml (looked in {})",
+                    root.display()
+                ),
+            ));
             None
         };
 
@@ -172,7 +201,11 @@ impl KnowledgeBase {
                     let is_faq = relative == "faq.md";
                     let mut slugs = slug::SlugAllocator::default();
                     if !is_faq && document.sections.is_empty() && !text.trim().is_empty() {
-                        issues.push(Issue::warning(relative, 1, "no `## ` sections: nothing in this file can be found by the bot"));
+                        issues.push(Issue::warning(
+                            relative,
+                            1,
+                            "no `## ` sections: nothing in this file can be found by the bot",
+                        ));
                     }
                     for section in document.sections {
                         let slug = slugs.allocate(&section.heading);
@@ -180,7 +213,11 @@ impl KnowledgeBase {
                         phrasings.extend(section.also_asked);
                         entries.push(Entry {
                             source: SourceId::new(relative, &slug),
-                            kind: if is_faq { EntryKind::Faq } else { EntryKind::Section },
+                            kind: if is_faq {
+                                EntryKind::Faq
+                            } else {
+                                EntryKind::Section
+                            },
                             title: section.heading,
                             phrasings,
                             answer: section.body,
@@ -192,7 +229,11 @@ impl KnowledgeBase {
                     }
                 }
             } else if relative.ends_with(".toml") {
-                issues.push(Issue::warning(relative, 1, "ignored: only business.toml, menu.toml and forms.toml are read"));
+                issues.push(Issue::warning(
+                    relative,
+                    1,
+                    "ignored: only business.toml, menu.toml and forms.toml are read",
+                ));
             }
         }
 
@@ -224,7 +265,13 @@ impl KnowledgeBase {
         entries.extend(business_entries(&business));
         lint::check(&entries, &menu_items, &business, &mut issues);
 
-        Ok(KnowledgeBase { root: root.to_path_buf(), business, entries, menu: menu_items, warnings: issues })
+        Ok(KnowledgeBase {
+            root: root.to_path_buf(),
+            business,
+            entries,
+            menu: menu_items,
+            warnings: issues,
+        })
     }
 }
 
@@ -251,7 +298,13 @@ fn business_entries(business: &Business) -> Vec<Entry> {
         entries.push(make(
             "hours",
             "Opening hours",
-            &["What are your opening hours?", "When are you open?", "What time do you open and close?", "Are you open today?", "Are you open on the weekend?"],
+            &[
+                "What are your opening hours?",
+                "When are you open?",
+                "What time do you open and close?",
+                "Are you open today?",
+                "Are you open on the weekend?",
+            ],
             format!("Our opening hours:\n{}", lines.join("\n")),
         ));
     }
@@ -270,7 +323,11 @@ fn business_entries(business: &Business) -> Vec<Entry> {
         entries.push(make(
             "closures",
             "Holiday closures",
-            &["When are you closed for the holidays?", "Are you open on public holidays?", "Which days are you closed?"],
+            &[
+                "When are you closed for the holidays?",
+                "Are you open on public holidays?",
+                "Which days are you closed?",
+            ],
             format!("We are closed on: {}.", lines.join("; ")),
         ));
     }
@@ -288,7 +345,12 @@ fn business_entries(business: &Business) -> Vec<Entry> {
         entries.push(make(
             "contact",
             "Contact details",
-            &["What is your phone number?", "How can I contact you?", "What is your email address?", "Do you have a website?"],
+            &[
+                "What is your phone number?",
+                "How can I contact you?",
+                "What is your email address?",
+                "Do you have a website?",
+            ],
             format!("You can reach {}: {}.", business.name, contact.join(", ")),
         ));
     }
@@ -296,7 +358,12 @@ fn business_entries(business: &Business) -> Vec<Entry> {
         entries.push(make(
             "address",
             "Address and location",
-            &["Where are you located?", "What is your address?", "Where is the shop?", "How do I find you?"],
+            &[
+                "Where are you located?",
+                "What is your address?",
+                "Where is the shop?",
+                "How do I find you?",
+            ],
             format!("{} is at {address}.", business.name),
         ));
     }
@@ -320,7 +387,10 @@ fn list_files(root: &Path) -> std::io::Result<Vec<String>> {
                 stack.push(path);
             } else if name.ends_with(".md") || name.ends_with(".toml") {
                 let relative = path.strip_prefix(root).unwrap_or(&path);
-                let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
+                let parts: Vec<String> = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().to_string())
+                    .collect();
                 found.push(parts.join("/"));
             }
         }

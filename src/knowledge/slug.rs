@@ -54,7 +54,10 @@ mod tests {
     #[test]
     fn slug_follows_the_formats_rule() {
         assert_eq!(slugify("Do you deliver?"), "do-you-deliver");
-        assert_eq!(slugify("  What are your opening hours?? "), "what-are-your-opening-hours");
+        assert_eq!(
+            slugify("  What are your opening hours?? "),
+            "what-are-your-opening-hours"
+        );
         assert_eq!(slugify("Café crème — $5.50"), "caf-cr-me-5-50");
         assert_eq!(slugify("Red Velvet Cake"), "red-velvet-cake");
         assert_eq!(slugify("--"), "");

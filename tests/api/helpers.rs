@@ -9,7 +9,10 @@ pub fn repo() -> PathBuf {
 
 /// A fresh empty directory under the target dir, unique per test.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = repo().join("target").join("test-scratch").join(format!("{name}-{}", std::process::id()));
+    let dir = repo()
+        .join("target")
+        .join("test-scratch")
+        .join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -19,7 +22,10 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn frontdesk(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_frontdesk"))
         .current_dir(repo())
-        .env("FRONTDESK_DATA_DIR", repo().join("target").join("test-data"))
+        .env(
+            "FRONTDESK_DATA_DIR",
+            repo().join("target").join("test-data"),
+        )
         .env_remove("FRONTDESK_KNOWLEDGE")
         .args(args)
         .output()
@@ -35,8 +41,13 @@ pub fn stderr(output: &Output) -> String {
 }
 
 pub fn json(output: &Output) -> serde_json::Value {
-    assert!(output.status.success(), "frontdesk failed: {}", stderr(output));
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", stdout(output)))
+    assert!(
+        output.status.success(),
+        "frontdesk failed: {}",
+        stderr(output)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", stdout(output)))
 }
 
 /// Copies a folder recursively.
