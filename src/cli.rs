@@ -19,30 +19,15 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct PathArgs {
-    /// Knowledge folder (business.toml, faq.md, menu.toml, ...).
-    #[arg(
-        long,
-        global = true,
-        env = "FRONTDESK_KNOWLEDGE",
-        default_value = "knowledge"
-    )]
-    pub knowledge: PathBuf,
-    /// Folder with models.toml and the model files.
-    #[arg(
-        long,
-        global = true,
-        env = "FRONTDESK_MODELS_DIR",
-        default_value = "models"
-    )]
-    pub models: PathBuf,
-    /// Data folder (embedding cache, database).
-    #[arg(
-        long,
-        global = true,
-        env = "FRONTDESK_DATA_DIR",
-        default_value = "data"
-    )]
-    pub data_dir: PathBuf,
+    /// Knowledge folder (business.toml, faq.md, menu.toml, ...) [default: knowledge].
+    #[arg(long, global = true, env = "FRONTDESK_KNOWLEDGE")]
+    pub knowledge: Option<PathBuf>,
+    /// Folder with models.toml and the model files [default: models].
+    #[arg(long, global = true, env = "FRONTDESK_MODELS_DIR")]
+    pub models: Option<PathBuf>,
+    /// Data folder (embedding cache, SQLite database) [default: data].
+    #[arg(long, global = true, env = "FRONTDESK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +60,20 @@ pub enum Command {
         /// Also write one JSON line per question (decision, sources, scores) to this file.
         #[arg(long)]
         details: Option<PathBuf>,
+    },
+    /// Run the service: webhooks in, answers and escalations out.
+    Serve {
+        /// Settings file (frontdesk.toml); every key can also come from the environment.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The human queue: escalations waiting for a person.
+    Queue {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Resolve this item (the bot takes the conversation back).
+        #[arg(long)]
+        resolve: Option<String>,
     },
     /// Manage the local models.
     Models {

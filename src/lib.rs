@@ -14,7 +14,15 @@
 //! - [`assistant`] decides answer or escalate (rules, then retrieval confidence),
 //!   writes the reply from the owner's own text, and verifies grounding.
 //! - [`eval`] runs question files and computes the metrics of FORMATS.md §3.
-//! - [`startup`] wires knowledge + models + index into an [`assistant::Assistant`].
+//! - [`channels`] is the only code that knows a provider's payloads and
+//!   signatures: WhatsApp, Messenger/Instagram, Twilio SMS, Mailgun email.
+//! - [`http`] receives webhooks: verify, normalise, persist, acknowledge.
+//! - [`store`] is the only place with SQL (SQLite or PostgreSQL): history, the
+//!   answer queue with leases, the outbox, the human queue.
+//! - [`pipeline`] workers claim stored messages and run the assistant;
+//!   [`delivery`] sends the outbox with retries.
+//! - [`config`] reads frontdesk.toml + environment; [`startup`] wires
+//!   everything (the CLI commands and `serve`'s [`startup::Application`]).
 //! - [`domain`] and [`text`] are the shared vocabulary and small text helpers.
 //!
 //! `main.rs` only parses the command line ([`cli`]) and calls into these.
@@ -23,10 +31,15 @@ pub mod assistant;
 pub mod bench;
 pub mod channels;
 pub mod cli;
+pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod eval;
+pub mod http;
 pub mod index;
 pub mod inference;
 pub mod knowledge;
+pub mod pipeline;
 pub mod startup;
+pub mod store;
 pub mod text;

@@ -27,10 +27,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let flags = cli.paths;
     let paths = Paths {
-        knowledge: cli.paths.knowledge,
-        models: cli.paths.models,
-        data: cli.paths.data_dir,
+        knowledge: flags
+            .knowledge
+            .clone()
+            .unwrap_or_else(|| "knowledge".into()),
+        models: flags.models.clone().unwrap_or_else(|| "models".into()),
+        data: flags.data_dir.clone().unwrap_or_else(|| "data".into()),
     };
     match cli.command {
         Command::Check => Ok(check(&paths)),
@@ -112,6 +116,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { config } => {
+            let settings = settings_for(config.as_deref(), &flags)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let application = frontdesk::startup::Application::build(settings, None).await?;
+                eprintln!("frontdesk listening on http://{}", application.address());
+                tracing::info!(address = %application.address(), "listening");
+                application.run_until(shutdown_signal()).await?;
+                anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Queue { config, resolve } => {
+            let settings = settings_for(config.as_deref(), &flags)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let store = frontdesk::store::Store::connect(&settings.database()).await?;
+                if let Some(id) = resolve {
+                    store.resolve_queue_item(&id).await?;
+                    println!("resolved {id}; the bot answers that conversation again");
+                    return anyhow::Ok(());
+                }
+                let items = store.open_queue().await?;
+                if items.is_empty() {
+                    println!("no open items");
+                }
+                for item in items {
+                    let summary = item.summary.replace('\n', " ");
+                    println!(
+                        "{}  p{} {:<15} {:<9} {}  {summary}",
+                        item.id, item.priority, item.reason, item.channel, item.customer
+                    );
+                }
+                anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Models {
             action: ModelsAction::Fetch,
         } => {
@@ -132,6 +173,46 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Settings from the file and environment; the global path flags win when given.
+fn settings_for(
+    config: Option<&std::path::Path>,
+    flags: &frontdesk::cli::PathArgs,
+) -> anyhow::Result<frontdesk::config::Settings> {
+    let mut settings = frontdesk::config::Settings::load(config)?;
+    if let Some(knowledge) = &flags.knowledge {
+        settings.knowledge = knowledge.clone();
+    }
+    if let Some(models) = &flags.models {
+        settings.models = models.clone();
+    }
+    if let Some(data) = &flags.data_dir {
+        settings.data_dir = data.clone();
+    }
+    Ok(settings)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the messages in hand");
 }
 
 fn check(paths: &Paths) -> ExitCode {

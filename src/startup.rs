@@ -22,6 +22,15 @@ pub enum StartupError {
         path: String,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
 }
 
 /// Where things live on disk.
@@ -58,4 +67,107 @@ pub fn build_assistant(
     })?;
     let index = Index::build(knowledge, &embedder, &mut cache)?;
     Ok(Assistant::new(index, embedder))
+}
+
+/// The running service: store, models, HTTP listener and workers, built from
+/// settings. `serve` and the integration tests both start it this way.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: crate::http::AppState,
+}
+
+impl Application {
+    /// Connects the store, loads models and knowledge (unless an assistant is
+    /// given, as tests do to share one), and binds the listener (port 0 picks one).
+    pub async fn build(
+        settings: crate::config::Settings,
+        assistant: Option<Arc<Assistant>>,
+    ) -> Result<Application, StartupError> {
+        let io = |what: &str| {
+            let what = what.to_string();
+            move |source| StartupError::Io { what, source }
+        };
+        std::fs::create_dir_all(&settings.data_dir).map_err(io("creating the data dir"))?;
+        let store = crate::store::Store::connect(&settings.database()).await?;
+        let assistant = match assistant {
+            Some(assistant) => assistant,
+            None => {
+                let paths = Paths {
+                    knowledge: settings.knowledge.clone(),
+                    models: settings.models.clone(),
+                    data: settings.data_dir.clone(),
+                };
+                let built =
+                    tokio::task::spawn_blocking(move || -> Result<Assistant, StartupError> {
+                        let embedder = load_embedder(&paths)?;
+                        build_assistant(&paths.knowledge, &paths.cache_dir(), embedder)
+                    })
+                    .await
+                    .map_err(|e| StartupError::Io {
+                        what: "loading models".into(),
+                        source: std::io::Error::other(e.to_string()),
+                    })??;
+                Arc::new(built)
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(&settings.listen)
+            .await
+            .map_err(io(&format!("binding {}", settings.listen)))?;
+        let bound = listener
+            .local_addr()
+            .map_err(io("reading the bound address"))?;
+        let public_base = settings.public_base(&bound.to_string());
+        let state = crate::http::AppState {
+            store,
+            assistant,
+            settings: Arc::new(settings),
+            metrics: Arc::new(crate::http::metrics::Metrics::default()),
+            new_work: Arc::new(tokio::sync::Notify::new()),
+            new_reply: Arc::new(tokio::sync::Notify::new()),
+            public_base,
+            limiter: Arc::new(crate::http::SenderLimiter::new(20.0, 1.0)),
+        };
+        Ok(Application { listener, state })
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> crate::http::AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets the workers finish the
+    /// message in hand before returning.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        for n in 0..self.state.settings.workers.max(1) {
+            let worker = format!("{}-{}-{n}", std::process::id(), crate::store::new_id());
+            workers.push(tokio::spawn(crate::pipeline::run_answer_worker(
+                self.state.clone(),
+                worker,
+                stopped.clone(),
+            )));
+        }
+        workers.push(tokio::spawn(crate::delivery::run_delivery_worker(
+            self.state.clone(),
+            stopped.clone(),
+        )));
+        let router = crate::http::app(self.state.clone());
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop.send(true);
+        for worker in workers {
+            let _ = worker.await;
+        }
+        served
+    }
 }

@@ -1,16 +1,18 @@
 //! The local models: the manifest and fetching ([`models`]), sentence embeddings
-//! ([`embedder`]) and, later, the generator.
+//! ([`embedder`]) and text generation ([`generator`]).
 //!
 //! No tokio or axum types in here: everything is blocking and is called from
 //! worker threads by the async parts.
 
 pub mod embedder;
+pub mod generator;
 pub mod models;
 
 pub use embedder::Embedder;
+pub use generator::Generator;
 pub use models::{ModelError, ModelStore};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Resolves (fetching if needed) and loads the embedding model.
 pub fn load_embedder(models_dir: &Path) -> Result<Embedder, ModelError> {
@@ -24,4 +26,35 @@ pub fn load_embedder(models_dir: &Path) -> Result<Embedder, ModelError> {
         .collect::<Vec<_>>()
         .join("-");
     Embedder::load(&files, &format!("{}:{fingerprint}", spec.name))
+}
+
+/// Resolves (fetching if needed) and loads the generator model. Its slow tensors
+/// are requantized once and kept under `cache_dir` for the next start.
+pub fn load_generator(models_dir: &Path, cache_dir: &Path) -> Result<Generator, ModelError> {
+    let (gguf, sha256) = resolve_generator_file(models_dir)?;
+    let name = gguf
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
+    let fingerprint = format!("{name}:{}", &sha256[..16.min(sha256.len())]);
+    let options = generator::LoadOptions {
+        requantize: true,
+        cache_dir: Some(cache_dir.to_path_buf()),
+        source_sha256: Some(sha256),
+    };
+    Generator::load(&gguf, &options, &fingerprint)
+}
+
+/// The generator's GGUF (fetched if needed) and its sha256 from the manifest.
+fn resolve_generator_file(models_dir: &Path) -> Result<(PathBuf, String), ModelError> {
+    let store = ModelStore::open(models_dir)?;
+    let spec = store.spec_for_role("generator")?;
+    let file = spec
+        .files
+        .iter()
+        .find(|f| f.name.ends_with(".gguf"))
+        .ok_or_else(|| ModelError::Load(format!("model `{}` lists no .gguf file", spec.name)))?;
+    let files = store.resolve(spec)?;
+    Ok((files.path(&file.name), file.sha256.clone()))
 }

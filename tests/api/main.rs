@@ -6,4 +6,7 @@ mod helpers;
 mod ask;
 mod check;
 mod eval;
+mod generator;
 mod reindex;
+mod serve;
+mod serve_helpers;

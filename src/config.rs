@@ -1,0 +1,275 @@
+//! Settings for `serve`: `frontdesk.toml` (path from `--config`), each key
+//! overridable by an environment variable `FRONTDESK_<SECTION>_<KEY>` (top-level
+//! keys: `FRONTDESK_<KEY>`; the database: `DATABASE_URL`). Names are fixed by
+//! FORMATS.md §5. Secrets are wrapped in [`Secret`] so they never print.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A value that must never appear in logs or `Debug` output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WhatsappSettings {
+    pub app_secret: Option<Secret>,
+    pub verify_token: Option<Secret>,
+    pub access_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetaSettings {
+    pub app_secret: Option<Secret>,
+    pub verify_token: Option<Secret>,
+    pub page_access_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwilioSettings {
+    pub account_sid: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub from: Option<String>,
+    pub base_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailSettings {
+    /// Mailgun webhook signing key (checks inbound posts).
+    pub signing_key: Option<Secret>,
+    /// `smtp://user:pass@host:port` or `smtps://…` for replies.
+    pub smtp_url: Option<Secret>,
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub database_url: Option<Secret>,
+    pub knowledge: PathBuf,
+    pub models: PathBuf,
+    pub public_url: Option<String>,
+    pub graph_base_url: String,
+    pub graph_api_version: String,
+    /// Answer workers per process (each runs the models on a blocking thread).
+    pub workers: usize,
+    pub whatsapp: WhatsappSettings,
+    pub meta: MetaSettings,
+    pub twilio: TwilioSettings,
+    pub email: EmailSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            knowledge: PathBuf::from("knowledge"),
+            models: PathBuf::from("models"),
+            public_url: None,
+            graph_base_url: crate::channels::graph::DEFAULT_BASE_URL.into(),
+            graph_api_version: crate::channels::graph::DEFAULT_API_VERSION.into(),
+            workers: 2,
+            whatsapp: WhatsappSettings::default(),
+            meta: MetaSettings::default(),
+            twilio: TwilioSettings::default(),
+            email: EmailSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+/// Every setting that can come from the environment: (env name, section, key).
+const ENVIRONMENT: &[(&str, &str, &str)] = &[
+    ("FRONTDESK_LISTEN", "", "listen"),
+    ("FRONTDESK_DATA_DIR", "", "data_dir"),
+    ("DATABASE_URL", "", "database_url"),
+    ("FRONTDESK_KNOWLEDGE", "", "knowledge"),
+    ("FRONTDESK_MODELS_DIR", "", "models"),
+    ("FRONTDESK_PUBLIC_URL", "", "public_url"),
+    ("FRONTDESK_GRAPH_BASE_URL", "", "graph_base_url"),
+    ("FRONTDESK_GRAPH_API_VERSION", "", "graph_api_version"),
+    ("FRONTDESK_WORKERS", "", "workers"),
+    ("FRONTDESK_WHATSAPP_APP_SECRET", "whatsapp", "app_secret"),
+    (
+        "FRONTDESK_WHATSAPP_VERIFY_TOKEN",
+        "whatsapp",
+        "verify_token",
+    ),
+    (
+        "FRONTDESK_WHATSAPP_ACCESS_TOKEN",
+        "whatsapp",
+        "access_token",
+    ),
+    ("FRONTDESK_META_APP_SECRET", "meta", "app_secret"),
+    ("FRONTDESK_META_VERIFY_TOKEN", "meta", "verify_token"),
+    (
+        "FRONTDESK_META_PAGE_ACCESS_TOKEN",
+        "meta",
+        "page_access_token",
+    ),
+    ("FRONTDESK_TWILIO_ACCOUNT_SID", "twilio", "account_sid"),
+    ("FRONTDESK_TWILIO_AUTH_TOKEN", "twilio", "auth_token"),
+    ("FRONTDESK_TWILIO_FROM", "twilio", "from"),
+    ("FRONTDESK_TWILIO_BASE_URL", "twilio", "base_url"),
+    ("FRONTDESK_EMAIL_SIGNING_KEY", "email", "signing_key"),
+    ("FRONTDESK_EMAIL_SMTP_URL", "email", "smtp_url"),
+    ("FRONTDESK_EMAIL_FROM", "email", "from"),
+];
+
+impl Settings {
+    /// Reads the file (if given) and applies the environment on top.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_with(file, |name| std::env::var(name).ok())
+    }
+
+    /// Like [`Settings::load`] with an explicit environment (for tests).
+    pub fn load_with(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, section, key) in ENVIRONMENT {
+            let Some(value) = env(name).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let value = if *key == "workers" {
+                let number: i64 = value.parse().map_err(|_| ConfigError::Env {
+                    name: name.to_string(),
+                    message: "must be a whole number".into(),
+                })?;
+                toml::Value::Integer(number)
+            } else {
+                toml::Value::String(value)
+            };
+            let target = if section.is_empty() {
+                &mut table
+            } else {
+                let entry = table
+                    .entry(section.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                match entry {
+                    toml::Value::Table(inner) => inner,
+                    _ => {
+                        return Err(ConfigError::Env {
+                            name: name.to_string(),
+                            message: format!("`{section}` in the file is not a table"),
+                        })
+                    }
+                }
+            };
+            target.insert(key.to_string(), value);
+        }
+        let label = file
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "settings".into());
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::File {
+                path: label,
+                message: e.to_string(),
+            })
+    }
+
+    /// What providers call: `FRONTDESK_PUBLIC_URL`, else `http://<listen>`.
+    pub fn public_base(&self, bound: &str) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// The database URL: `DATABASE_URL`, else SQLite in the data dir.
+    pub fn database(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_string(),
+            None => crate::store::Store::sqlite_url(&self.data_dir),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file_and_secrets_do_not_print() {
+        let dir = std::env::temp_dir().join(format!("frontdesk-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("frontdesk.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[whatsapp]\nverify_token = \"from-file\"\napp_secret = \"s3cret-file\"\n").unwrap();
+        let settings = Settings::load_with(Some(&file), |name| match name {
+            "FRONTDESK_WHATSAPP_APP_SECRET" => Some("s3cret-env".into()),
+            "FRONTDESK_WORKERS" => Some("3".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(settings.listen, "0.0.0.0:9000");
+        assert_eq!(
+            settings.whatsapp.app_secret.as_ref().unwrap().expose(),
+            "s3cret-env"
+        );
+        assert_eq!(
+            settings.whatsapp.verify_token.as_ref().unwrap().expose(),
+            "from-file"
+        );
+        assert_eq!(settings.workers, 3);
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let dir = std::env::temp_dir().join(format!("frontdesk-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("frontdesk.toml");
+        std::fs::write(&file, "[whatsapp]\napp_secrte = \"x\"\n").unwrap();
+        let error = Settings::load_with(Some(&file), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("app_secrte"), "{error}");
+    }
+}

@@ -1,0 +1,191 @@
+//! The outbox worker: sends queued replies to the providers with retries and
+//! exponential backoff. Each reply has an idempotency key (one per inbound
+//! message), so it is written once; a send interrupted by a crash is retried
+//! when its lease expires.
+
+use crate::channels::{self, OutboundMessage, SendError};
+use crate::domain::Channel;
+use crate::http::AppState;
+use crate::store::{now_ms, OutboxItem};
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub const SEND_LEASE_MS: i64 = 60_000;
+/// After this many attempts a reply is marked failed (and stays visible in history).
+pub const MAX_ATTEMPTS: i64 = 8;
+
+/// Backoff before attempt `attempts + 1`: 2 s, 4 s, 8 s ... capped at 5 minutes.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    (2_000i64 << attempts.clamp(0, 20)).min(300_000)
+}
+
+pub async fn run_delivery_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let client = match channels::http_client() {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "cannot build the HTTP client; replies will not be sent");
+            return;
+        }
+    };
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        match state.store.claim_outbox(SEND_LEASE_MS).await {
+            Ok(Some(item)) => deliver(&state, &client, item).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = state.new_reply.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "claiming a reply failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn deliver(state: &AppState, client: &reqwest::Client, item: OutboxItem) {
+    let message = OutboundMessage {
+        channel: item.channel,
+        to: item.recipient.clone(),
+        business_account: item.business_account.clone(),
+        text: item.text.clone(),
+        idempotency_key: item.idempotency_key.clone(),
+        subject: item.subject.clone(),
+        in_reply_to: item.in_reply_to.clone(),
+    };
+    let result = send(state, client, &message).await;
+    let outcome = match result {
+        Ok(provider_id) => {
+            state.metrics.increment(&format!(
+                "frontdesk_messages_out_total{{channel=\"{}\"}}",
+                item.channel
+            ));
+            state.store.mark_sent(&item, &provider_id).await
+        }
+        Err(error) => {
+            let next = (error.retryable && item.attempts < MAX_ATTEMPTS)
+                .then(|| now_ms() + backoff_ms(item.attempts));
+            tracing::warn!(channel = %item.channel, error = %error.message, retry = next.is_some(), "send failed");
+            state.metrics.increment(&format!(
+                "frontdesk_send_failures_total{{channel=\"{}\"}}",
+                item.channel
+            ));
+            state
+                .store
+                .mark_send_failure(&item, &error.message, next)
+                .await
+        }
+    };
+    if let Err(error) = outcome {
+        tracing::error!(%error, "recording the send result failed; the lease will expire and it is retried");
+    }
+}
+
+fn missing(what: &str) -> SendError {
+    SendError {
+        retryable: false,
+        message: format!("{what} is not configured"),
+    }
+}
+
+async fn send(
+    state: &AppState,
+    client: &reqwest::Client,
+    message: &OutboundMessage,
+) -> Result<String, SendError> {
+    let settings = &state.settings;
+    match message.channel {
+        Channel::Whatsapp => {
+            let token = settings
+                .whatsapp
+                .access_token
+                .as_ref()
+                .ok_or_else(|| missing("FRONTDESK_WHATSAPP_ACCESS_TOKEN"))?;
+            channels::whatsapp::send(
+                client,
+                &settings.graph_base_url,
+                &settings.graph_api_version,
+                token.expose(),
+                message,
+            )
+            .await
+        }
+        Channel::Messenger | Channel::Instagram => {
+            let token = settings
+                .meta
+                .page_access_token
+                .as_ref()
+                .ok_or_else(|| missing("FRONTDESK_META_PAGE_ACCESS_TOKEN"))?;
+            channels::meta::send(
+                client,
+                &settings.graph_base_url,
+                &settings.graph_api_version,
+                token.expose(),
+                message,
+            )
+            .await
+        }
+        Channel::Sms => {
+            let twilio = &settings.twilio;
+            let sid = twilio
+                .account_sid
+                .as_deref()
+                .ok_or_else(|| missing("FRONTDESK_TWILIO_ACCOUNT_SID"))?;
+            let token = twilio
+                .auth_token
+                .as_ref()
+                .ok_or_else(|| missing("FRONTDESK_TWILIO_AUTH_TOKEN"))?;
+            let from = twilio
+                .from
+                .as_deref()
+                .ok_or_else(|| missing("FRONTDESK_TWILIO_FROM"))?;
+            let base = twilio
+                .base_url
+                .as_deref()
+                .unwrap_or(channels::twilio::DEFAULT_BASE_URL);
+            channels::twilio::send(client, base, sid, token.expose(), from, message).await
+        }
+        Channel::Email => {
+            let email = &settings.email;
+            let url = email
+                .smtp_url
+                .as_ref()
+                .ok_or_else(|| missing("FRONTDESK_EMAIL_SMTP_URL"))?;
+            let from = email
+                .from
+                .as_deref()
+                .ok_or_else(|| missing("FRONTDESK_EMAIL_FROM"))?;
+            let transport =
+                lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.expose())
+                    .map_err(|e| SendError {
+                        retryable: false,
+                        message: format!("SMTP URL: {e}"),
+                    })?
+                    .timeout(Some(channels::SEND_TIMEOUT))
+                    .build();
+            let built = channels::email::build_email(from, message)?;
+            channels::email::send_smtp(&transport, built).await
+        }
+        Channel::Webchat => Err(SendError {
+            retryable: false,
+            message: "web chat replies are pushed on the socket, not sent".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_ms(0), 2_000);
+        assert_eq!(backoff_ms(1), 4_000);
+        assert_eq!(backoff_ms(30), 300_000);
+    }
+}

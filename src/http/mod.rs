@@ -1,0 +1,120 @@
+//! The HTTP surface: provider webhooks, health, metrics. Handlers verify,
+//! normalise (through `channels`), persist (through `store`) and acknowledge;
+//! answering happens later in the pipeline workers, never in a request.
+
+pub mod metrics;
+mod webhooks;
+
+pub use webhooks::SenderLimiter;
+
+use crate::assistant::Assistant;
+use crate::config::Settings;
+use crate::store::Store;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Shared by every handler and worker.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub assistant: Arc<Assistant>,
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<metrics::Metrics>,
+    /// Wakes the answer workers as soon as a message is stored.
+    pub new_work: Arc<tokio::sync::Notify>,
+    /// Wakes the delivery worker as soon as a reply is queued.
+    pub new_reply: Arc<tokio::sync::Notify>,
+    /// The address providers use to reach us (Twilio signs it).
+    pub public_base: String,
+    pub limiter: Arc<webhooks::SenderLimiter>,
+}
+
+/// One error type for every handler: logged once, mapped to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("bad signature")]
+    Unauthorized,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
+    #[error("too many messages from one sender")]
+    TooManyRequests,
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::NotConfigured(_) => StatusCode::NOT_FOUND,
+            AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::warn!(error = %self, "request refused");
+        }
+        (status, self.to_string()).into_response()
+    }
+}
+
+/// Meta sends webhook bodies up to 3 MB; anything bigger is refused unread.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(render_metrics))
+        .merge(webhooks::routes())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(10),
+        ))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let store = state.store.ping().await;
+    let entries = state.assistant.index.knowledge.entries.len();
+    let body = serde_json::json!({
+        "store": store.is_ok(),
+        "models": true,
+        "index_entries": entries,
+    });
+    let status = if store.is_ok() && entries > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    let (jobs, outbox, queue) = state.store.depths().await.unwrap_or((-1, -1, -1));
+    let text = state.metrics.render(&[
+        ("frontdesk_pending_answers", jobs),
+        ("frontdesk_pending_replies", outbox),
+        ("frontdesk_queue_depth", queue),
+    ]);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,279 @@
+//! Provider webhooks: verify the signature on the raw body, parse through
+//! `channels`, persist every message before answering 200. A bad or missing
+//! signature is refused with 401 and nothing is stored.
+
+use super::{AppError, AppState};
+use crate::channels::{self, ChannelError, Inbound};
+use crate::store::Ingested;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/webhooks/whatsapp",
+            get(whatsapp_handshake).post(whatsapp_messages),
+        )
+        .route("/webhooks/meta", get(meta_handshake).post(meta_messages))
+        .route("/webhooks/twilio", post(twilio_messages))
+        .route("/webhooks/email", post(email_messages))
+}
+
+impl From<ChannelError> for AppError {
+    fn from(error: ChannelError) -> Self {
+        match error {
+            ChannelError::BadSignature | ChannelError::StaleTimestamp => AppError::Unauthorized,
+            ChannelError::Malformed(reason) => AppError::BadRequest(reason),
+        }
+    }
+}
+
+/// A token bucket per sender (channel + address): providers post from a few
+/// addresses, so limiting per IP would throttle every customer at once.
+pub struct SenderLimiter {
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    burst: f64,
+    per_second: f64,
+}
+
+impl SenderLimiter {
+    pub fn new(burst: f64, per_second: f64) -> Self {
+        SenderLimiter {
+            buckets: Mutex::new(HashMap::new()),
+            burst,
+            per_second,
+        }
+    }
+
+    pub fn allow(&self, key: &str) -> bool {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() > 100_000 {
+            buckets.clear(); // bounded memory; a reset only forgives
+        }
+        let now = Instant::now();
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Stores every parsed item; returns how many new messages were queued.
+async fn persist(state: &AppState, items: Vec<Inbound>) -> Result<usize, AppError> {
+    for item in &items {
+        if let Inbound::Message(message) = item {
+            if !message.is_echo
+                && !state
+                    .limiter
+                    .allow(&format!("{}:{}", message.channel, message.sender))
+            {
+                return Err(AppError::TooManyRequests);
+            }
+        }
+    }
+    let mut queued = 0;
+    for item in items {
+        match item {
+            Inbound::Message(message) => {
+                let outcome = state.store.ingest(&message).await?;
+                tracing::info!(channel = %message.channel, provider_id = %message.provider_message_id, ?outcome, "inbound message");
+                match outcome {
+                    Ingested::New { .. } => {
+                        queued += 1;
+                        state.metrics.increment(&format!(
+                            "frontdesk_messages_in_total{{channel=\"{}\"}}",
+                            message.channel
+                        ));
+                    }
+                    Ingested::Duplicate => state
+                        .metrics
+                        .increment("frontdesk_duplicate_webhooks_total"),
+                    Ingested::HumanReply { .. } => {
+                        state.metrics.increment("frontdesk_human_replies_total")
+                    }
+                    Ingested::OwnEcho => {}
+                }
+            }
+            Inbound::Status(update) => {
+                state.store.apply_status(&update).await?;
+            }
+        }
+    }
+    if queued > 0 {
+        state.new_work.notify_waiters();
+        state.new_work.notify_one();
+    }
+    Ok(queued)
+}
+
+fn observe(state: &AppState, channel: &str, started: Instant) {
+    state.metrics.observe_ms(
+        &format!("frontdesk_webhook_ack_seconds{{channel=\"{channel}\"}}"),
+        started.elapsed().as_secs_f64() * 1000.0,
+    );
+}
+
+async fn whatsapp_handshake(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    handshake(
+        state
+            .settings
+            .whatsapp
+            .verify_token
+            .as_ref()
+            .map(|t| t.expose()),
+        &query,
+    )
+}
+
+async fn meta_handshake(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    handshake(
+        state
+            .settings
+            .meta
+            .verify_token
+            .as_ref()
+            .map(|t| t.expose()),
+        &query,
+    )
+}
+
+fn handshake(expected: Option<&str>, query: &HashMap<String, String>) -> Response {
+    let Some(expected) = expected else {
+        return AppError::NotConfigured("the verify token").into_response();
+    };
+    let get = |key: &str| query.get(key).map(String::as_str);
+    match channels::graph::verify_handshake(
+        get("hub.mode"),
+        get("hub.verify_token"),
+        get("hub.challenge"),
+        expected,
+    ) {
+        Some(challenge) => (StatusCode::OK, challenge).into_response(),
+        None => (StatusCode::FORBIDDEN, "verify token mismatch").into_response(),
+    }
+}
+
+async fn whatsapp_messages(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<&'static str, AppError> {
+    let started = Instant::now();
+    let secret = state
+        .settings
+        .whatsapp
+        .app_secret
+        .as_ref()
+        .ok_or(AppError::NotConfigured("WhatsApp"))?;
+    let signature = headers
+        .get(channels::graph::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    channels::graph::verify_signature(secret.expose().as_bytes(), signature, &body)?;
+    let items = channels::whatsapp::parse_webhook(&body)?;
+    persist(&state, items).await?;
+    observe(&state, "whatsapp", started);
+    Ok("ok")
+}
+
+async fn meta_messages(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<&'static str, AppError> {
+    let started = Instant::now();
+    let secret = state
+        .settings
+        .meta
+        .app_secret
+        .as_ref()
+        .ok_or(AppError::NotConfigured("Messenger/Instagram"))?;
+    let signature = headers
+        .get(channels::graph::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    channels::graph::verify_signature(secret.expose().as_bytes(), signature, &body)?;
+    let items = channels::meta::parse_webhook(&body)?;
+    persist(&state, items).await?;
+    observe(&state, "meta", started);
+    Ok("ok")
+}
+
+async fn twilio_messages(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let started = Instant::now();
+    let token = state
+        .settings
+        .twilio
+        .auth_token
+        .as_ref()
+        .ok_or(AppError::NotConfigured("Twilio"))?;
+    let (fields, item) = channels::twilio::parse_form(&body, crate::store::now_ms())?;
+    let url = format!("{}/webhooks/twilio", state.public_base);
+    let signature = headers
+        .get(channels::twilio::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    channels::twilio::verify_signature(token.expose(), signature, &url, &fields)?;
+    persist(&state, vec![item]).await?;
+    observe(&state, "sms", started);
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/xml")],
+        channels::twilio::empty_twiml(),
+    )
+        .into_response())
+}
+
+async fn email_messages(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<&'static str, AppError> {
+    let started = Instant::now();
+    let key = state
+        .settings
+        .email
+        .signing_key
+        .as_ref()
+        .ok_or(AppError::NotConfigured("inbound email"))?;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("multipart/") {
+        return Err(AppError::BadRequest(
+            "multipart posts are not supported yet; configure the route to post url-encoded fields"
+                .into(),
+        ));
+    }
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| AppError::BadRequest(format!("form body: {e}")))?;
+    channels::email::verify_form(
+        key.expose().as_bytes(),
+        &fields,
+        crate::store::now_ms() / 1000,
+    )?;
+    let message = channels::email::parse_form(&fields)?;
+    persist(&state, vec![Inbound::Message(message)]).await?;
+    observe(&state, "email", started);
+    Ok("ok")
+}

@@ -1,0 +1,117 @@
+//! The answer workers: claim a stored message from the durable queue (with a
+//! lease, so a crashed worker's message is picked up again), decide and write
+//! the reply with the assistant on a blocking thread, and store the reply, the
+//! decision and any escalation in one transaction. Sending is `delivery`'s job.
+
+use crate::http::AppState;
+use crate::store::{BotReply, Completion, Job, Owner};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long a claimed message stays with one worker before another may take it.
+pub const ANSWER_LEASE_MS: i64 = 60_000;
+/// How many earlier turns the assistant sees.
+const HISTORY_TURNS: i64 = 6;
+
+/// Runs until `shutdown` turns true; finishes the message in hand first.
+pub async fn run_answer_worker(
+    state: AppState,
+    worker: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        match state.store.claim_job(&worker, ANSWER_LEASE_MS).await {
+            Ok(Some(job)) => answer(&state, job).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = state.new_work.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "claiming a message failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(message = %job.message_id, channel = %job.channel))]
+async fn answer(state: &AppState, job: Job) {
+    let started = std::time::Instant::now();
+    let result = async {
+        // Skip the models entirely when a person already owns the conversation;
+        // complete_job checks again in its transaction.
+        if state.store.owner(&job.conversation_id).await? == Owner::Human {
+            tracing::info!("a person owns this conversation; the bot stays silent");
+        }
+        let history = state
+            .store
+            .history(&job.conversation_id, job.created_ms, HISTORY_TURNS)
+            .await?;
+        let assistant = state.assistant.clone();
+        let (text, channel) = (job.text.clone(), job.channel);
+        let outcome = tokio::task::spawn_blocking(move || assistant.ask(&text, channel, &history))
+            .await
+            .map_err(|e| PipelineError::Worker(e.to_string()))?
+            .map_err(|e| PipelineError::Model(e.to_string()))?;
+        let decision = &outcome.decision;
+        let reply = BotReply {
+            action: decision.action,
+            reason: decision.reason,
+            confidence: decision.confidence,
+            sources: decision.sources.iter().map(|s| s.0.clone()).collect(),
+            text: outcome.reply.clone(),
+        };
+        let completion = state.store.complete_job(&job, &reply).await?;
+        Ok::<_, PipelineError>((completion, reply))
+    }
+    .await;
+    match result {
+        Ok((Completion::Queued { .. }, reply)) => {
+            let label = reply.reason.map(|r| r.as_str()).unwrap_or("answer");
+            state.metrics.increment(&format!(
+                "frontdesk_decisions_total{{decision=\"{label}\"}}"
+            ));
+            state.metrics.observe_ms(
+                "frontdesk_answer_seconds",
+                started.elapsed().as_secs_f64() * 1000.0,
+            );
+            tracing::info!(
+                action = reply.action.as_str(),
+                reason = label,
+                confidence = reply.confidence,
+                "reply queued"
+            );
+            state.new_reply.notify_one();
+        }
+        Ok((Completion::Silenced, _)) => {
+            state.metrics.increment("frontdesk_silenced_total");
+        }
+        Err(error) => {
+            tracing::error!(%error, attempts = job.attempts, "answering failed; will retry");
+            let backoff = 1_000 * 2i64.pow(job.attempts.clamp(0, 8) as u32);
+            if let Err(error) = state
+                .store
+                .release_job(&job, &error.to_string(), backoff)
+                .await
+            {
+                tracing::error!(%error, "releasing the message failed; its lease will expire");
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PipelineError {
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("model: {0}")]
+    Model(String),
+    #[error("worker: {0}")]
+    Worker(String),
+}

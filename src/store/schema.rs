@@ -1,0 +1,180 @@
+//! The migration sets, one per backend. Each entry is applied once, in order,
+//! and recorded in `frontdesk_migrations`. Never edit an applied entry: append.
+
+/// (version, statements) for SQLite.
+pub const SQLITE: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE contacts (
+    id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    address TEXT NOT NULL,
+    display_name TEXT,
+    linked_to TEXT,
+    created_ms INTEGER NOT NULL,
+    UNIQUE (channel, address)
+);
+CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    contact_id TEXT NOT NULL REFERENCES contacts(id),
+    channel TEXT NOT NULL,
+    business_account TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT 'bot',
+    status TEXT NOT NULL DEFAULT 'open',
+    thread_ref TEXT,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    UNIQUE (contact_id, channel, business_account)
+);
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    direction TEXT NOT NULL,
+    author TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    provider_message_id TEXT,
+    text TEXT NOT NULL,
+    subject TEXT,
+    status TEXT NOT NULL,
+    action TEXT,
+    reason TEXT,
+    confidence REAL,
+    sources TEXT,
+    reply_to TEXT,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    UNIQUE (channel, provider_message_id)
+);
+CREATE INDEX messages_by_conversation ON messages (conversation_id, created_ms);
+CREATE TABLE jobs (
+    message_id TEXT PRIMARY KEY REFERENCES messages(id),
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until_ms INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX jobs_pending ON jobs (state, created_ms);
+CREATE TABLE outbox (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL REFERENCES messages(id),
+    idempotency_key TEXT NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    business_account TEXT NOT NULL,
+    text TEXT NOT NULL,
+    subject TEXT,
+    in_reply_to TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    lease_until_ms INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    provider_message_id TEXT,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_ms);
+CREATE TABLE queue_items (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    message_id TEXT NOT NULL UNIQUE REFERENCES messages(id),
+    reason TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    resolved_ms INTEGER
+);
+CREATE INDEX queue_open ON queue_items (state, priority, created_ms);
+"#,
+)];
+
+/// (version, statements) for PostgreSQL.
+pub const POSTGRES: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE contacts (
+    id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    address TEXT NOT NULL,
+    display_name TEXT,
+    linked_to TEXT,
+    created_ms BIGINT NOT NULL,
+    UNIQUE (channel, address)
+);
+CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    contact_id TEXT NOT NULL REFERENCES contacts(id),
+    channel TEXT NOT NULL,
+    business_account TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT 'bot',
+    status TEXT NOT NULL DEFAULT 'open',
+    thread_ref TEXT,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    UNIQUE (contact_id, channel, business_account)
+);
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    direction TEXT NOT NULL,
+    author TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    provider_message_id TEXT,
+    text TEXT NOT NULL,
+    subject TEXT,
+    status TEXT NOT NULL,
+    action TEXT,
+    reason TEXT,
+    confidence DOUBLE PRECISION,
+    sources TEXT,
+    reply_to TEXT,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    UNIQUE (channel, provider_message_id)
+);
+CREATE INDEX messages_by_conversation ON messages (conversation_id, created_ms);
+CREATE TABLE jobs (
+    message_id TEXT PRIMARY KEY REFERENCES messages(id),
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until_ms BIGINT NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX jobs_pending ON jobs (state, created_ms);
+CREATE TABLE outbox (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL REFERENCES messages(id),
+    idempotency_key TEXT NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    business_account TEXT NOT NULL,
+    text TEXT NOT NULL,
+    subject TEXT,
+    in_reply_to TEXT,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT NOT NULL,
+    lease_until_ms BIGINT NOT NULL DEFAULT 0,
+    last_error TEXT,
+    provider_message_id TEXT,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_ms);
+CREATE TABLE queue_items (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    message_id TEXT NOT NULL UNIQUE REFERENCES messages(id),
+    reason TEXT NOT NULL,
+    priority BIGINT NOT NULL,
+    summary TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    resolved_ms BIGINT
+);
+CREATE INDEX queue_open ON queue_items (state, priority, created_ms);
+"#,
+)];

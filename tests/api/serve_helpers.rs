@@ -1,0 +1,292 @@
+//! Spawning the real service on a random port, with fake providers that check
+//! auth the way the real APIs do and record every send.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use frontdesk::assistant::Assistant;
+use frontdesk::config::{Secret, Settings};
+use frontdesk::startup::{self, Application, Paths};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+pub const APP_SECRET: &str = "test-app-secret";
+pub const ACCESS_TOKEN: &str = "test-access-token";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+pub const TWILIO_SID: &str = "AC00000000000000000000000000000000";
+pub const TWILIO_TOKEN: &str = "test-twilio-token";
+pub const PHONE_NUMBER_ID: &str = "106540352242922";
+
+/// One request a fake provider accepted.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub provider: &'static str,
+    pub to: String,
+    pub text: String,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeProviders {
+    pub sent: Arc<Mutex<Vec<Sent>>>,
+    pub refused: Arc<Mutex<usize>>,
+}
+
+impl FakeProviders {
+    pub fn sends(&self) -> Vec<Sent> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+async fn graph_send(
+    State(fake): State<FakeProviders>,
+    Path((_version, phone_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let auth_ok = headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {ACCESS_TOKEN}"));
+    let shape_ok = body["messaging_product"] == "whatsapp"
+        && body["type"] == "text"
+        && body["text"]["body"].is_string();
+    if !auth_ok || !shape_ok || phone_id != PHONE_NUMBER_ID {
+        *fake.refused.lock().unwrap() += 1;
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": {"message": "bad request", "code": 190}})),
+        );
+    }
+    let mut sent = fake.sent.lock().unwrap();
+    sent.push(Sent {
+        provider: "whatsapp",
+        to: body["to"].as_str().unwrap_or("").into(),
+        text: body["text"]["body"].as_str().unwrap_or("").into(),
+    });
+    let id = format!("wamid.out.{}", sent.len());
+    (
+        StatusCode::OK,
+        Json(
+            serde_json::json!({"messaging_product": "whatsapp", "contacts": [{"input": body["to"], "wa_id": body["to"]}], "messages": [{"id": id}]}),
+        ),
+    )
+}
+
+async fn twilio_send(
+    State(fake): State<FakeProviders>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<serde_json::Value>) {
+    use base64::Engine;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"))
+    );
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let auth_ok =
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+    if !auth_ok || sid.trim_end_matches(".json") != TWILIO_SID || field("Body").is_empty() {
+        *fake.refused.lock().unwrap() += 1;
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"code": 20003, "message": "Authenticate"})),
+        );
+    }
+    let mut sent = fake.sent.lock().unwrap();
+    sent.push(Sent {
+        provider: "twilio",
+        to: field("To"),
+        text: field("Body"),
+    });
+    (
+        StatusCode::CREATED,
+        Json(serde_json::json!({"sid": format!("SM{:032}", sent.len()), "status": "queued"})),
+    )
+}
+
+/// Starts the fake Graph API and Twilio on a random port; returns its base URL.
+pub async fn start_fake_providers() -> (String, FakeProviders) {
+    let fake = FakeProviders::default();
+    let router = Router::new()
+        .route("/{version}/{phone_id}/messages", post(graph_send))
+        .route(
+            "/2010-04-01/Accounts/{sid}/Messages.json",
+            post(twilio_send),
+        )
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (base, fake)
+}
+
+/// The models and the sample knowledge, loaded once for every test.
+pub fn shared_assistant() -> Arc<Assistant> {
+    static ASSISTANT: OnceLock<Arc<Assistant>> = OnceLock::new();
+    ASSISTANT
+        .get_or_init(|| {
+            let repo = crate::helpers::repo();
+            let paths = Paths {
+                knowledge: repo.join("knowledge"),
+                models: repo.join("models"),
+                data: repo.join("target").join("test-data"),
+            };
+            let embedder = startup::load_embedder(&paths).unwrap();
+            Arc::new(
+                startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder).unwrap(),
+            )
+        })
+        .clone()
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: frontdesk::http::AppState,
+    pub client: reqwest::Client,
+    pub fake: FakeProviders,
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Spawns the real application; `database_url` None means SQLite in a scratch dir.
+pub async fn spawn_app(
+    name: &str,
+    database_url: Option<String>,
+    fake: Option<(String, FakeProviders)>,
+) -> TestApp {
+    let (fake_base, fake) = match fake {
+        Some(fake) => fake,
+        None => start_fake_providers().await,
+    };
+    let data = crate::helpers::scratch(name);
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: data,
+        workers: 1,
+        ..Settings::default()
+    };
+    settings.database_url = database_url.map(Secret::new);
+    settings.graph_base_url = fake_base.clone();
+    settings.whatsapp.app_secret = Some(Secret::new(APP_SECRET));
+    settings.whatsapp.verify_token = Some(Secret::new(VERIFY_TOKEN));
+    settings.whatsapp.access_token = Some(Secret::new(ACCESS_TOKEN));
+    settings.twilio.account_sid = Some(TWILIO_SID.into());
+    settings.twilio.auth_token = Some(Secret::new(TWILIO_TOKEN));
+    settings.twilio.from = Some("+15550001111".into());
+    settings.twilio.base_url = Some(fake_base);
+    let assistant = tokio::task::spawn_blocking(shared_assistant).await.unwrap();
+    let application = Application::build(settings, Some(assistant))
+        .await
+        .expect("the app builds");
+    let base = format!("http://{}", application.address());
+    let state = application.state();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        application
+            .run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    TestApp {
+        base,
+        state,
+        client: reqwest::Client::new(),
+        fake,
+        stop: Some(stop),
+        done: Some(done),
+    }
+}
+
+pub fn whatsapp_payload(from: &str, wamid: &str, text: &str) -> String {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+            "contacts": [{"profile": {"name": "Kerry"}, "wa_id": from}],
+            "messages": [{"from": from, "id": wamid, "timestamp": "1764390000", "type": "text", "text": {"body": text}}]
+        }}]}]
+    })
+    .to_string()
+}
+
+pub fn sign(body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(APP_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+impl TestApp {
+    pub async fn post_whatsapp(&self, body: &str, signature: Option<String>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/webhooks/whatsapp", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(signature) = signature {
+            request = request.header("X-Hub-Signature-256", signature);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+/// Polls until `check` holds or the time runs out.
+pub async fn eventually(seconds: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check()
+}
+
+/// A fresh PostgreSQL database for one test, when DATABASE_URL_TEST points at a server.
+pub async fn postgres_database(name: &str) -> Option<String> {
+    let admin = std::env::var("DATABASE_URL_TEST").ok()?;
+    sqlx::any::install_default_drivers();
+    let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("DATABASE_URL_TEST is reachable");
+    let database = format!("frontdesk_{name}_{}", std::process::id());
+    let _ = sqlx::Executor::execute(
+        &mut connection,
+        sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database}")),
+    )
+    .await;
+    sqlx::Executor::execute(
+        &mut connection,
+        sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")),
+    )
+    .await
+    .expect("can create a test database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(base, _)| base.to_string())
+        .unwrap_or(admin);
+    Some(format!("{base}/{database}"))
+}
