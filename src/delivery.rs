@@ -171,10 +171,9 @@ async fn send(
             let built = channels::email::build_email(from, message)?;
             channels::email::send_smtp(&transport, built).await
         }
-        Channel::Webchat => Err(SendError {
-            retryable: false,
-            message: "web chat replies are pushed on the socket, not sent".into(),
-        }),
+        // Pushed to the visitor's open sockets; an offline visitor gets it by
+        // replay on reconnect, so this succeeds either way.
+        Channel::Webchat => crate::http::webchat::push_reply(state, message).await,
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// How long a claimed message stays with one worker before another may take it.
-pub const ANSWER_LEASE_MS: i64 = 60_000;
+pub const ANSWER_LEASE_MS: i64 = 30_000;
 /// How many earlier turns the assistant sees.
 const HISTORY_TURNS: i64 = 6;
 

@@ -89,6 +89,9 @@ impl Application {
         };
         std::fs::create_dir_all(&settings.data_dir).map_err(io("creating the data dir"))?;
         let store = crate::store::Store::connect(&settings.database()).await?;
+        // A restarted single-process SQLite service knows that every lease in
+        // its file belonged to its own dead predecessor.
+        store.release_stale_leases().await?;
         let assistant = match assistant {
             Some(assistant) => assistant,
             None => {
@@ -126,6 +129,9 @@ impl Application {
             new_reply: Arc::new(tokio::sync::Notify::new()),
             public_base,
             limiter: Arc::new(crate::http::SenderLimiter::new(20.0, 1.0)),
+            chat_hub: Arc::new(crate::http::webchat::ChatHub::new(
+                crate::http::webchat::WebchatConfig::from_env(),
+            )),
         };
         Ok(Application { listener, state })
     }
@@ -148,7 +154,8 @@ impl Application {
     ) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
-        for n in 0..self.state.settings.workers.max(1) {
+        // workers = 0 makes an ingest-only replica (another process answers).
+        for n in 0..self.state.settings.workers {
             let worker = format!("{}-{}-{n}", std::process::id(), crate::store::new_id());
             workers.push(tokio::spawn(crate::pipeline::run_answer_worker(
                 self.state.clone(),

@@ -3,6 +3,7 @@
 //! answering happens later in the pipeline workers, never in a request.
 
 pub mod metrics;
+pub mod webchat;
 mod webhooks;
 
 pub use webhooks::SenderLimiter;
@@ -32,6 +33,8 @@ pub struct AppState {
     /// The address providers use to reach us (Twilio signs it).
     pub public_base: String,
     pub limiter: Arc<webhooks::SenderLimiter>,
+    /// The open web chat sockets, so the delivery worker can push replies.
+    pub chat_hub: Arc<webchat::ChatHub>,
 }
 
 /// One error type for every handler: logged once, mapped to a status.
@@ -76,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
         .merge(webhooks::routes())
+        .merge(webchat::routes())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,
         ))

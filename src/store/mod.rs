@@ -280,6 +280,17 @@ impl Store {
         Ok(())
     }
 
+    /// SQLite only (one process per file): frees the leases a crashed
+    /// predecessor held, so its work restarts at once instead of after the lease.
+    /// On PostgreSQL other replicas may hold live leases; those simply expire.
+    pub async fn release_stale_leases(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE state = 'pending'").execute(&self.pool).await?;
+            sqlx::query("UPDATE outbox SET lease_until_ms = 0 WHERE state = 'pending'").execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
         Ok(())
@@ -830,6 +841,11 @@ impl Store {
         ))
     }
 
+    /// Messages in one direction ("in" or "out").
+    pub async fn count_messages(&self, direction: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE direction = $1").bind(direction).fetch_one(&self.pool).await?.try_get("n")?)
+    }
+
     /// Deletes every row (tests on a shared PostgreSQL database).
     pub async fn wipe(&self) -> Result<(), StoreError> {
         for table in [
@@ -845,5 +861,77 @@ impl Store {
                 .await?;
         }
         Ok(())
+    }
+}
+
+fn stored_message(row: &AnyRow) -> Result<StoredMessage, StoreError> {
+    Ok(StoredMessage {
+        id: row.try_get("id")?,
+        direction: row.try_get("direction")?,
+        author: row.try_get("author")?,
+        text: row.try_get("text")?,
+        status: row.try_get("status")?,
+        action: row.try_get("action")?,
+        reason: row.try_get("reason")?,
+        sources: row.try_get("sources")?,
+        created_ms: row.try_get("created_ms")?,
+    })
+}
+
+/// Lookups the web chat socket needs (replay, acknowledging a resend, pushing a reply).
+impl Store {
+    /// The last `limit` messages of one contact's conversation, oldest first
+    /// (ties in the millisecond: inbound before outbound, then by id).
+    pub async fn recent_conversation_messages(
+        &self,
+        channel: Channel,
+        address: &str,
+        business_account: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.direction, m.author, m.text, m.status, m.action, m.reason, m.sources, m.created_ms \
+             FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN contacts k ON k.id = c.contact_id \
+             WHERE k.channel = $1 AND k.address = $2 AND c.channel = $1 AND c.business_account = $3 \
+             ORDER BY m.created_ms DESC, m.direction DESC, m.id DESC LIMIT $4",
+        )
+        .bind(channel.as_str())
+        .bind(address)
+        .bind(business_account)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().rev().map(stored_message).collect()
+    }
+
+    /// The id of the message stored under a provider's message id, if any.
+    pub async fn message_id_by_provider_id(
+        &self,
+        channel: Channel,
+        provider_message_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<AnyRow> = sqlx::query(
+            "SELECT id FROM messages WHERE channel = $1 AND provider_message_id = $2",
+        )
+        .bind(channel.as_str())
+        .bind(provider_message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| row.try_get("id")).transpose()?)
+    }
+
+    /// The stored reply an outbox row carries, found by its idempotency key.
+    pub async fn outbox_message(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let row: Option<AnyRow> = sqlx::query(
+            "SELECT m.id, m.direction, m.author, m.text, m.status, m.action, m.reason, m.sources, m.created_ms \
+             FROM outbox o JOIN messages m ON m.id = o.message_id WHERE o.idempotency_key = $1",
+        )
+        .bind(idempotency_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(stored_message).transpose()
     }
 }

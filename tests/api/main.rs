@@ -5,8 +5,10 @@ mod helpers;
 
 mod ask;
 mod check;
+mod crash;
 mod eval;
 mod generator;
 mod reindex;
 mod serve;
 mod serve_helpers;
+mod webchat;
