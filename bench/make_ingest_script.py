@@ -15,7 +15,13 @@ count = int(sys.argv[1])
 secret = sys.argv[2].encode()
 print("local bodies = {}")
 print("local signatures = {}")
+# Lua allows 65,536 constants per function: fill the tables in chunks.
+CHUNK = 10000
 for n in range(count):
+    if n % CHUNK == 0:
+        if n:
+            print(f"end fill_{n // CHUNK - 1}()")
+        print(f"local function fill_{n // CHUNK}()")
     body = json.dumps({
         "object": "whatsapp_business_account",
         "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
@@ -28,6 +34,7 @@ for n in range(count):
     signature = "sha256=" + hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()
     print(f"bodies[{n + 1}] = {json.dumps(body)}")
     print(f'signatures[{n + 1}] = "{signature}"')
+print(f"end fill_{(count - 1) // CHUNK}()")
 print(f"""
 -- Each wrk thread walks its own stride of the list, so no two requests repeat
 -- a message id until the list is exhausted (then they are deduplicated).
@@ -37,7 +44,10 @@ function setup(thread)
   next_id = next_id + 1
 end
 local counter = 0
-local stride = 16
+local stride = 1
+function init(args)
+  stride = tonumber(args[1]) or 1  -- pass the thread count after "--"
+end
 request = function()
   local i = ((counter * stride + id) % {count}) + 1
   counter = counter + 1

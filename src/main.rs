@@ -12,11 +12,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // serve logs JSON lines (one span per message) at info; the CLI logs plain
     // warnings. Both to stderr, so stdout stays clean for --json output.
-    let filter = |default: &str| tracing_subscriber::EnvFilter::try_from_env("FRONTDESK_LOG").unwrap_or_else(|_| default.into());
+    let filter = |default: &str| {
+        tracing_subscriber::EnvFilter::try_from_env("FRONTDESK_LOG")
+            .unwrap_or_else(|_| default.into())
+    };
     if matches!(cli.command, Command::Serve { .. }) {
-        tracing_subscriber::fmt().json().with_env_filter(filter("info")).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter("info"))
+            .with_writer(std::io::stderr)
+            .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter("warn")).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter("warn"))
+            .with_writer(std::io::stderr)
+            .init();
     }
     match run(cli) {
         Ok(code) => code,

@@ -203,12 +203,15 @@ struct UserClaim {
     signature: String,
 }
 
+/// Each open socket of one contact: its id in the hub and the way to reach it.
+type Sockets = Vec<(u64, mpsc::Sender<ServerFrame>)>;
+
 /// The open sockets, by contact address, so the delivery worker can push a
 /// reply to every tab the visitor has open. Also holds the web chat settings
 /// and the widget's files with their version stamped in.
 pub struct ChatHub {
     config: WebchatConfig,
-    sockets: Mutex<HashMap<String, Vec<(u64, mpsc::Sender<ServerFrame>)>>>,
+    sockets: Mutex<HashMap<String, Sockets>>,
     next_socket: AtomicU64,
     /// The loader with the chat files' version filled in.
     widget_js: String,
@@ -281,7 +284,7 @@ impl ChatHub {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(u64, mpsc::Sender<ServerFrame>)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Sockets>> {
         self.sockets.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -412,8 +415,8 @@ fn is_token(text: &str, min: usize, max: usize) -> bool {
 /// The hex HMAC-SHA256 of `user_id` under `secret`: what the shop's backend
 /// computes and passes to `Frontdesk.identify(userId, signature)`.
 pub fn identity_signature(secret: &str, user_id: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .expect("HMAC accepts keys of any length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(user_id.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
@@ -422,8 +425,8 @@ fn identity_holds(secret: &str, user_id: &str, signature: &str) -> bool {
     let Ok(signature) = hex::decode(signature.trim()) else {
         return false;
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .expect("HMAC accepts keys of any length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(user_id.as_bytes());
     mac.verify_slice(&signature).is_ok() // constant time
 }
@@ -700,7 +703,9 @@ async fn receive(
         }
         // A resend after a reconnect: acknowledge the first copy, answer nothing.
         Ok(Ingested::Duplicate) => {
-            state.metrics.increment("frontdesk_duplicate_webhooks_total");
+            state
+                .metrics
+                .increment("frontdesk_duplicate_webhooks_total");
             state
                 .store
                 .message_id_by_provider_id(Channel::Webchat, &message.provider_message_id)
@@ -795,7 +800,12 @@ mod tests {
 
     #[test]
     fn replay_starts_after_last_seen_and_repeats_same_millisecond_ties() {
-        let recent = [stored("a", 1), stored("b", 2), stored("c", 2), stored("d", 3)];
+        let recent = [
+            stored("a", 1),
+            stored("b", 2),
+            stored("c", 2),
+            stored("d", 3),
+        ];
         assert_eq!(ids(&unseen(&recent, Some("b"))), ["c", "d"]);
         assert_eq!(ids(&unseen(&recent, Some("c"))), ["b", "d"]);
         assert_eq!(ids(&unseen(&recent, Some("d"))), Vec::<&str>::new());
@@ -813,7 +823,10 @@ mod tests {
         let open = WebchatConfig::default();
         let anonymous = accept_hello(&open, token, None, Some(&claim("00"))).unwrap();
         assert!(anonymous.address.starts_with("visitor:"));
-        assert!(!anonymous.address.contains(token), "the token is not stored");
+        assert!(
+            !anonymous.address.contains(token),
+            "the token is not stored"
+        );
 
         let secured = WebchatConfig {
             identity_secret: Some(Secret::new("shop-secret")),

@@ -712,8 +712,19 @@ fn load_requantized(
     drop(content);
     let cache = match &cache_path {
         None => CacheUse::NotUsed,
-        Some((path, _)) => match write_atomically(path, &bytes) {
-            Ok(()) => CacheUse::Written,
+        Some((path, sha256)) => match write_atomically(path, &bytes) {
+            Ok(()) => {
+                // Reading the file back keeps one copy of the weights in memory
+                // instead of two, and proves the cache loads.
+                drop(bytes);
+                return match load_cached(path, sha256, device) {
+                    Some(model) => Ok((model, requantized, CacheUse::Written)),
+                    None => Err(generator_error(
+                        &path.display().to_string(),
+                        "the requantized file just written does not load",
+                    )),
+                };
+            }
             Err(e) => CacheUse::WriteFailed(format!("{}: {e}", path.display())),
         },
     };

@@ -285,8 +285,12 @@ impl Store {
     /// On PostgreSQL other replicas may hold live leases; those simply expire.
     pub async fn release_stale_leases(&self) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
-            sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE state = 'pending'").execute(&self.pool).await?;
-            sqlx::query("UPDATE outbox SET lease_until_ms = 0 WHERE state = 'pending'").execute(&self.pool).await?;
+            sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE state = 'pending'")
+                .execute(&self.pool)
+                .await?;
+            sqlx::query("UPDATE outbox SET lease_until_ms = 0 WHERE state = 'pending'")
+                .execute(&self.pool)
+                .await?;
         }
         Ok(())
     }
@@ -313,27 +317,23 @@ impl Store {
                 return Ok(Ingested::OwnEcho);
             }
         }
-        sqlx::query(
+        // Upserts that return the row id: one statement each instead of insert + select.
+        let contact_id: String = sqlx::query(
             "INSERT INTO contacts (id, channel, address, display_name, created_ms) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (channel, address) DO NOTHING",
+             ON CONFLICT (channel, address) DO UPDATE SET address = excluded.address RETURNING id",
         )
         .bind(new_id())
         .bind(channel)
         .bind(&message.sender)
         .bind(message.sender_name.clone())
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let contact_id: String =
-            sqlx::query("SELECT id FROM contacts WHERE channel = $1 AND address = $2")
-                .bind(channel)
-                .bind(&message.sender)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("id")?;
-        sqlx::query(
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        let conversation_id: String = sqlx::query(
             "INSERT INTO conversations (id, contact_id, channel, business_account, owner, status, thread_ref, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, 'bot', 'open', $5, $6, $6) ON CONFLICT (contact_id, channel, business_account) DO NOTHING",
+             VALUES ($1, $2, $3, $4, 'bot', 'open', $5, $6, $6) \
+             ON CONFLICT (contact_id, channel, business_account) DO UPDATE SET updated_ms = excluded.updated_ms RETURNING id",
         )
         .bind(new_id())
         .bind(&contact_id)
@@ -341,16 +341,9 @@ impl Store {
         .bind(&message.business_account)
         .bind(message.thread_ref.clone())
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let conversation_id: String =
-            sqlx::query("SELECT id FROM conversations WHERE contact_id = $1 AND channel = $2 AND business_account = $3")
-                .bind(&contact_id)
-                .bind(channel)
-                .bind(&message.business_account)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("id")?;
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
         let (direction, author, status) = if message.is_echo {
             ("out", "human", "sent")
         } else {
@@ -392,11 +385,6 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE conversations SET updated_ms = $2 WHERE id = $1")
-                .bind(&conversation_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
             Ingested::New {
                 message_id,
                 conversation_id,
@@ -843,7 +831,13 @@ impl Store {
 
     /// Messages in one direction ("in" or "out").
     pub async fn count_messages(&self, direction: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE direction = $1").bind(direction).fetch_one(&self.pool).await?.try_get("n")?)
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE direction = $1")
+                .bind(direction)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
     }
 
     /// Deletes every row (tests on a shared PostgreSQL database).
@@ -910,13 +904,12 @@ impl Store {
         channel: Channel,
         provider_message_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row: Option<AnyRow> = sqlx::query(
-            "SELECT id FROM messages WHERE channel = $1 AND provider_message_id = $2",
-        )
-        .bind(channel.as_str())
-        .bind(provider_message_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<AnyRow> =
+            sqlx::query("SELECT id FROM messages WHERE channel = $1 AND provider_message_id = $2")
+                .bind(channel.as_str())
+                .bind(provider_message_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|row| row.try_get("id")).transpose()?)
     }
 

@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Starts `frontdesk serve` and returns it with the port it reports.
@@ -40,11 +43,20 @@ fn start_server(data: &std::path::Path, fake_base: &str, port: u16) -> (Child, u
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(address) = line.strip_prefix("frontdesk listening on http://") {
-                let _ = tx.send(address.rsplit(':').next().unwrap_or("0").parse::<u16>().unwrap_or(0));
+                let _ = tx.send(
+                    address
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or("0")
+                        .parse::<u16>()
+                        .unwrap_or(0),
+                );
             }
         }
     });
-    let port = rx.recv_timeout(Duration::from_secs(60)).expect("serve reports its port");
+    let port = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("serve reports its port");
     (child, port)
 }
 
@@ -60,7 +72,10 @@ async fn sigkill_during_load_loses_nothing_and_answers_each_message_once() {
     let started = Instant::now();
 
     // Senders: like a provider, retry each message until it is acknowledged.
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let base = format!("http://127.0.0.1:{port}/webhooks/whatsapp");
     let mut senders = Vec::new();
     let lanes = 8;
@@ -68,10 +83,20 @@ async fn sigkill_during_load_loses_nothing_and_answers_each_message_once() {
         let (client, base, acknowledged) = (client.clone(), base.clone(), acknowledged.clone());
         senders.push(tokio::spawn(async move {
             for n in (lane..messages).step_by(lanes) {
-                let body = whatsapp_payload(&format!("1999{n:07}"), &format!("wamid.crash.{n}"), "what time do you open on saturday?");
+                let body = whatsapp_payload(
+                    &format!("1999{n:07}"),
+                    &format!("wamid.crash.{n}"),
+                    "what time do you open on saturday?",
+                );
                 let signature = sign(&body);
                 loop {
-                    let sent = client.post(&base).header("content-type", "application/json").header("X-Hub-Signature-256", &signature).body(body.clone()).send().await;
+                    let sent = client
+                        .post(&base)
+                        .header("content-type", "application/json")
+                        .header("X-Hub-Signature-256", &signature)
+                        .body(body.clone())
+                        .send()
+                        .await;
                     if matches!(&sent, Ok(response) if response.status() == 200) {
                         acknowledged.fetch_add(1, Ordering::SeqCst);
                         break;
@@ -104,7 +129,9 @@ async fn sigkill_during_load_loses_nothing_and_answers_each_message_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     server.lock().unwrap().kill().ok();
 
-    let store = frontdesk::store::Store::connect(&frontdesk::store::Store::sqlite_url(&data)).await.unwrap();
+    let store = frontdesk::store::Store::connect(&frontdesk::store::Store::sqlite_url(&data))
+        .await
+        .unwrap();
     let stored_inbound = store.count_messages("in").await.unwrap();
     let mut per_customer = std::collections::HashMap::new();
     for sent in fake.sends() {
@@ -119,7 +146,10 @@ async fn sigkill_during_load_loses_nothing_and_answers_each_message_once() {
         started.elapsed().as_secs_f64()
     );
     assert_eq!(acknowledged.load(Ordering::SeqCst), messages);
-    assert_eq!(stored_inbound as usize, messages, "every acknowledged message is stored exactly once");
+    assert_eq!(
+        stored_inbound as usize, messages,
+        "every acknowledged message is stored exactly once"
+    );
     assert!(all_answered, "lost {lost} replies");
     assert_eq!(lost, 0);
     assert_eq!(duplicates, 0, "duplicate replies");

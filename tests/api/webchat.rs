@@ -48,7 +48,9 @@ async fn send(socket: &mut Socket, frame: Value) {
 async fn next(socket: &mut Socket, seconds: u64) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
     loop {
-        let read = tokio::time::timeout_at(deadline, socket.next()).await.ok()?;
+        let read = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .ok()?;
         match read {
             Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).unwrap()),
             Some(Ok(Message::Close(frame))) => {
@@ -109,8 +111,14 @@ async fn widget_loader_is_small_javascript_and_the_chat_files_are_served() {
     let get = |path: &str| app.client.get(format!("{}{path}", app.base)).send();
     let loader = get("/widget.js").await.unwrap();
     assert_eq!(loader.status(), 200);
-    let content_type = loader.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(content_type.starts_with("text/javascript"), "{content_type}");
+    let content_type = loader.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("text/javascript"),
+        "{content_type}"
+    );
     let loader = loader.text().await.unwrap();
     assert!(
         loader.len() < 5 * 1024,
@@ -159,7 +167,11 @@ async fn webchat_message_is_acked_answered_replayed_and_answered_once() {
     let reply = frames.last().unwrap().clone();
     assert_eq!(reply["from"], "assistant", "{reply}");
     assert!(
-        reply["text"].as_str().unwrap().to_lowercase().contains("deliver"),
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("deliver"),
         "{reply}"
     );
     assert_ne!(reply["id"], question_id);
@@ -173,7 +185,11 @@ async fn webchat_message_is_acked_answered_replayed_and_answered_once() {
 
     // The browser resends the question (its ack was lost): same id, no second answer.
     assert_eq!(say(&mut socket, "c-1", QUESTION).await, question_id);
-    assert_eq!(next(&mut socket, 3).await, None, "a resent message was answered");
+    assert_eq!(
+        next(&mut socket, 3).await,
+        None,
+        "a resent message was answered"
+    );
     let (jobs, outbox, _) = app.state.store.depths().await.unwrap();
     assert_eq!((jobs, outbox), (0, 0));
 
@@ -189,7 +205,9 @@ async fn webchat_message_is_acked_answered_replayed_and_answered_once() {
     assert_eq!(history[1], reply);
     // Nobody else sees it.
     let mut stranger = connect(&app.base).await;
-    assert!(hello(&mut stranger, &self::visitor(), None).await.is_empty());
+    assert!(hello(&mut stranger, &self::visitor(), None)
+        .await
+        .is_empty());
     app.stop().await;
 }
 
@@ -252,7 +270,11 @@ async fn socket_refuses_bad_frames_long_text_and_binary() {
     assert_eq!(refused["type"], "error");
     assert_eq!(refused["code"], "too_long");
     assert_eq!(refused["client_id"], "long-1");
-    send(&mut socket, json!({"type": "message", "client_id": "e", "text": "  "})).await;
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "e", "text": "  "}),
+    )
+    .await;
     assert_eq!(next(&mut socket, 5).await.unwrap()["code"], "empty");
 
     // Binary frames close the socket with 1003 (unsupported data).
@@ -344,14 +366,16 @@ async fn serve_shop_page(frontdesk_base: &str) -> (String, tokio::task::JoinHand
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn widget_answers_a_question_in_a_real_browser() {
     if std::env::var("FRONTDESK_BROWSER_TESTS").as_deref() != Ok("1") {
-        eprintln!("FRONTDESK_BROWSER_TESTS is not 1: browser test skipped (see tests/browser/README.md)");
+        eprintln!(
+            "FRONTDESK_BROWSER_TESTS is not 1: browser test skipped (see tests/browser/README.md)"
+        );
         return;
     }
     let app = spawn_app("webchat-browser", None, None).await;
     let (shop, server) = serve_shop_page(&app.base).await;
     let script = crate::helpers::repo().join("tests/browser/webchat.mjs");
-    let screenshot = std::env::var("FRONTDESK_BROWSER_SCREENSHOT")
-        .unwrap_or_else(|_| "/tmp/webchat.png".into());
+    let screenshot =
+        std::env::var("FRONTDESK_BROWSER_SCREENSHOT").unwrap_or_else(|_| "/tmp/webchat.png".into());
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
             .arg(script)

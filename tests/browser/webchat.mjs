@@ -43,6 +43,9 @@ try {
   assert.equal(sockets.length, 0, "a socket opened before the visitor did anything");
   assert.equal(await page.evaluate(() => localStorage.getItem("frontdesk.visitor")), null);
   step("nothing loaded, connected or stored before opening");
+  const launcherShot = screenshot.replace(/(\.png)?$/, "-launcher.png");
+  await page.screenshot({ path: launcherShot });
+  step(`screenshot: ${launcherShot}`);
 
   await launcher.click();
   const dialog = page.getByRole("dialog", { name: /chat with us/i });
