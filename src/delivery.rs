@@ -34,6 +34,10 @@ pub async fn run_delivery_worker(state: AppState, mut shutdown: watch::Receiver<
         match state.store.claim_outbox(SEND_LEASE_MS).await {
             Ok(Some(item)) => deliver(&state, &client, item).await,
             Ok(None) => {
+                // Another replica's interrupted sends, once their lease has run out.
+                if let Err(error) = state.store.settle_interrupted_sends().await {
+                    tracing::error!(%error, "settling interrupted sends failed");
+                }
                 tokio::select! {
                     _ = state.new_reply.notified() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}

@@ -288,11 +288,90 @@ impl Store {
             sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE state = 'pending'")
                 .execute(&self.pool)
                 .await?;
-            sqlx::query("UPDATE outbox SET lease_until_ms = 0 WHERE state = 'pending'")
+            // Sends the predecessor had started: settle_interrupted_sends takes them.
+            sqlx::query("UPDATE outbox SET lease_until_ms = 0 WHERE state = 'sending'")
                 .execute(&self.pool)
                 .await?;
         }
+        self.settle_interrupted_sends().await?;
         Ok(())
+    }
+
+    /// Sends interrupted by a crash (state `sending`, lease expired) may or may
+    /// not have reached the provider, and the providers offer no idempotency key
+    /// to ask. Sending again could reach the customer twice; not sending could
+    /// leave them unanswered. So neither: the reply is marked `unknown` and the
+    /// conversation goes to a person with a queue item (`delivery_unknown`).
+    /// Returns how many were settled.
+    pub async fn settle_interrupted_sends(&self) -> Result<usize, StoreError> {
+        let now = now_ms();
+        let rows = sqlx::query(
+            "SELECT o.id, o.message_id, m.conversation_id, m.reply_to FROM outbox o JOIN messages m ON m.id = o.message_id \
+             WHERE o.state = 'sending' AND o.lease_until_ms < $1",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut settled = 0;
+        for row in rows {
+            let outbox_id: String = row.try_get("id")?;
+            let reply_id: String = row.try_get("message_id")?;
+            let conversation_id: String = row.try_get("conversation_id")?;
+            let inbound_id: Option<String> = row.try_get("reply_to")?;
+            let mut tx = self.pool.begin().await?;
+            let claimed = sqlx::query("UPDATE outbox SET state = 'unknown', last_error = 'interrupted while sending' WHERE id = $1 AND state = 'sending' RETURNING id")
+                .bind(&outbox_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if claimed.is_none() {
+                continue; // another replica settled it
+            }
+            sqlx::query("UPDATE messages SET status = 'unknown', updated_ms = $2 WHERE id = $1")
+                .bind(&reply_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let summary: String = match &inbound_id {
+                Some(id) => sqlx::query("SELECT text FROM messages WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get::<String, _>("text"))
+                    .transpose()?
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
+            sqlx::query(
+                "INSERT INTO queue_items (id, conversation_id, message_id, reason, priority, summary, state, created_ms) \
+                 VALUES ($1, $2, $3, 'delivery_unknown', 1, $4, 'open', $5) ON CONFLICT (message_id) DO NOTHING",
+            )
+            .bind(new_id())
+            .bind(&conversation_id)
+            .bind(inbound_id.unwrap_or(reply_id))
+            .bind(format!("reply may not have reached the customer: {}", summary.chars().take(240).collect::<String>()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE conversations SET owner = 'human', status = 'waiting', updated_ms = $2 WHERE id = $1")
+                .bind(&conversation_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            settled += 1;
+        }
+        Ok(settled)
+    }
+
+    /// Open queue items with a given reason (tests and reports).
+    pub async fn count_queue(&self, reason: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM queue_items WHERE reason = $1 AND state = 'open'",
+        )
+        .bind(reason)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -638,12 +717,12 @@ impl Store {
         let now = now_ms();
         let claim = match self.backend {
             Backend::Postgres => {
-                "UPDATE outbox SET lease_until_ms = $1, attempts = attempts + 1 WHERE id = \
+                "UPDATE outbox SET state = 'sending', lease_until_ms = $1, attempts = attempts + 1 WHERE id = \
                  (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_ms <= $2 AND lease_until_ms < $2 ORDER BY next_attempt_ms LIMIT 1 FOR UPDATE SKIP LOCKED) \
                  RETURNING id, message_id, idempotency_key, channel, recipient, business_account, text, subject, in_reply_to, attempts"
             }
             Backend::Sqlite => {
-                "UPDATE outbox SET lease_until_ms = $1, attempts = attempts + 1 WHERE id = \
+                "UPDATE outbox SET state = 'sending', lease_until_ms = $1, attempts = attempts + 1 WHERE id = \
                  (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_ms <= $2 AND lease_until_ms < $2 ORDER BY next_attempt_ms LIMIT 1) \
                  RETURNING id, message_id, idempotency_key, channel, recipient, business_account, text, subject, in_reply_to, attempts"
             }
@@ -700,7 +779,7 @@ impl Store {
         let now = now_ms();
         match next_attempt_ms {
             Some(next) => {
-                sqlx::query("UPDATE outbox SET next_attempt_ms = $2, lease_until_ms = 0, last_error = $3 WHERE id = $1")
+                sqlx::query("UPDATE outbox SET state = 'pending', next_attempt_ms = $2, lease_until_ms = 0, last_error = $3 WHERE id = $1")
                     .bind(&item.id)
                     .bind(next)
                     .bind(error)
@@ -824,7 +903,7 @@ impl Store {
         };
         Ok((
             count("SELECT COUNT(*) AS n FROM jobs WHERE state = 'pending'").await?,
-            count("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'").await?,
+            count("SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending')").await?,
             count("SELECT COUNT(*) AS n FROM queue_items WHERE state = 'open'").await?,
         ))
     }
