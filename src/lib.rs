@@ -16,7 +16,8 @@
 //! - [`eval`] runs question files and computes the metrics of FORMATS.md §3.
 //! - [`channels`] is the only code that knows a provider's payloads and
 //!   signatures: WhatsApp, Messenger/Instagram, Twilio SMS, Mailgun email.
-//! - [`http`] receives webhooks: verify, normalise, persist, acknowledge.
+//! - [`http`] receives webhooks (verify, normalise, persist, acknowledge) and
+//!   serves the web chat widget and its socket.
 //! - [`store`] is the only place with SQL (SQLite or PostgreSQL): history, the
 //!   answer queue with leases, the outbox, the human queue.
 //! - [`pipeline`] workers claim stored messages and run the assistant;
