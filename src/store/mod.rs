@@ -1007,3 +1007,16 @@ impl Store {
         row.as_ref().map(stored_message).transpose()
     }
 }
+
+impl Store {
+    /// The conversation id of a customer address (tests and the CLI).
+    pub async fn conversation_of(&self, address: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.address = $1")
+            .bind(address)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get("id"))
+            .transpose()
+            .map_err(StoreError::from)
+    }
+}

@@ -233,3 +233,169 @@ async fn two_servers_on_one_postgres_answer_each_message_exactly_once() {
     first.stop().await;
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_status_callbacks_move_the_reply_forward_only() {
+    let app = spawn_app("serve-status", None, None).await;
+    let body = whatsapp_payload("15554443333", "wamid.status.1", "are you open on sunday?");
+    assert_eq!(
+        app.post_whatsapp(&body, Some(sign(&body))).await.status(),
+        200
+    );
+    assert!(eventually(30, || app.fake.sends().len() == 1).await);
+    let status = |state: &str| {
+        serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+            "statuses": [{"id": "wamid.out.1", "status": state, "timestamp": "1764390100", "recipient_id": "15554443333"}]
+        }}]}]})
+        .to_string()
+    };
+    let reply_status = || async {
+        let conversation = app
+            .state
+            .store
+            .conversation_of("15554443333")
+            .await
+            .unwrap()
+            .unwrap();
+        let messages = app.state.store.messages(&conversation).await.unwrap();
+        messages
+            .iter()
+            .find(|m| m.direction == "out")
+            .map(|m| m.status.clone())
+            .unwrap()
+    };
+    for state in ["delivered", "read", "delivered"] {
+        let body = status(state);
+        assert_eq!(
+            app.post_whatsapp(&body, Some(sign(&body))).await.status(),
+            200
+        );
+    }
+    assert_eq!(
+        reply_status().await,
+        "read",
+        "a late 'delivered' must not move 'read' back"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_human_reply_from_the_messenger_app_pauses_the_bot() {
+    let app = spawn_app("serve-echo", None, None).await;
+    let page = "112233445566";
+    let event = |mid: &str, sender: &str, recipient: &str, text: &str, echo: bool| {
+        let mut message = serde_json::json!({"mid": mid, "text": text});
+        if echo {
+            message["is_echo"] = serde_json::json!(true);
+            message["app_id"] = serde_json::json!(1517);
+        }
+        serde_json::json!({"object": "page", "entry": [{"id": page, "time": 1764390000000i64, "messaging": [
+            {"sender": {"id": sender}, "recipient": {"id": recipient}, "timestamp": 1764390000000i64, "message": message}
+        ]}]})
+        .to_string()
+    };
+    let post = |body: String| {
+        let signature = sign(&body);
+        app.client
+            .post(format!("{}/webhooks/meta", app.base))
+            .header("content-type", "application/json")
+            .header("X-Hub-Signature-256", signature)
+            .body(body)
+            .send()
+    };
+    // Control: another customer on the same page gets an answer from the bot.
+    assert_eq!(
+        post(event(
+            "m_in_0",
+            "7000",
+            page,
+            "do you deliver to brooklyn?",
+            false
+        ))
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    assert!(
+        eventually(30, || app.fake.sends().len() == 1).await,
+        "the bot did not answer on Messenger"
+    );
+    assert_eq!(app.fake.sends()[0].provider, "messenger");
+    // The bot's own reply comes back as an echo with the mid we got: not a person.
+    assert_eq!(
+        post(event(
+            "messenger.out.1",
+            page,
+            "7000",
+            &app.fake.sends()[0].text,
+            true
+        ))
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    // The owner answers another customer from the Messenger app (an echo: sender is the page).
+    assert_eq!(
+        post(event(
+            "m_echo_1",
+            page,
+            "7001",
+            "Hi! Jasmine here, I'll sort this out.",
+            true
+        ))
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    // Then the customer writes: the bot must stay out of it.
+    assert_eq!(
+        post(event(
+            "m_in_1",
+            "7001",
+            page,
+            "great, do you deliver to brooklyn?",
+            false
+        ))
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        app.fake.sends().len(),
+        1,
+        "the bot talked over a person: {:?}",
+        app.fake.sends()
+    );
+    assert_eq!(*app.fake.refused.lock().unwrap(), 0);
+    let (jobs, _, _) = app.state.store.depths().await.unwrap();
+    assert_eq!(
+        jobs, 0,
+        "the message was processed (and silenced), not left waiting"
+    );
+    // The customer whose echo was the bot's own reply is still the bot's.
+    assert_eq!(
+        post(event(
+            "m_in_2",
+            "7000",
+            page,
+            "and are you open sunday?",
+            false
+        ))
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    assert!(
+        eventually(30, || app.fake.sends().len() == 2).await,
+        "the bot's own echo paused it"
+    );
+    app.stop().await;
+}

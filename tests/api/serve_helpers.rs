@@ -49,10 +49,30 @@ async fn graph_send(
 ) -> (StatusCode, Json<serde_json::Value>) {
     let auth_ok = headers.get("authorization").and_then(|v| v.to_str().ok())
         == Some(&format!("Bearer {ACCESS_TOKEN}"));
-    let shape_ok = body["messaging_product"] == "whatsapp"
-        && body["type"] == "text"
-        && body["text"]["body"].is_string();
-    if !auth_ok || !shape_ok || phone_id != PHONE_NUMBER_ID {
+    // WhatsApp posts to /{phone_number_id}/messages; the Messenger Send API to /me/messages.
+    let (provider, to, text, shape_ok) = if phone_id == "me" {
+        let ok = body["recipient"]["id"].is_string()
+            && body["messaging_type"] == "RESPONSE"
+            && body["message"]["text"].is_string();
+        (
+            "messenger",
+            body["recipient"]["id"].as_str(),
+            body["message"]["text"].as_str(),
+            ok,
+        )
+    } else {
+        let ok = phone_id == PHONE_NUMBER_ID
+            && body["messaging_product"] == "whatsapp"
+            && body["type"] == "text"
+            && body["text"]["body"].is_string();
+        (
+            "whatsapp",
+            body["to"].as_str(),
+            body["text"]["body"].as_str(),
+            ok,
+        )
+    };
+    if !auth_ok || !shape_ok {
         *fake.refused.lock().unwrap() += 1;
         return (
             StatusCode::UNAUTHORIZED,
@@ -61,15 +81,20 @@ async fn graph_send(
     }
     let mut sent = fake.sent.lock().unwrap();
     sent.push(Sent {
-        provider: "whatsapp",
-        to: body["to"].as_str().unwrap_or("").into(),
-        text: body["text"]["body"].as_str().unwrap_or("").into(),
+        provider,
+        to: to.unwrap_or("").into(),
+        text: text.unwrap_or("").into(),
     });
-    let id = format!("wamid.out.{}", sent.len());
+    let id = format!("{provider}.out.{}", sent.len());
+    let id = if provider == "whatsapp" {
+        format!("wamid.out.{}", sent.len())
+    } else {
+        id
+    };
     (
         StatusCode::OK,
         Json(
-            serde_json::json!({"messaging_product": "whatsapp", "contacts": [{"input": body["to"], "wa_id": body["to"]}], "messages": [{"id": id}]}),
+            serde_json::json!({"messaging_product": "whatsapp", "recipient_id": to, "message_id": id, "messages": [{"id": id}]}),
         ),
     )
 }
@@ -191,6 +216,8 @@ pub async fn spawn_app(
     settings.whatsapp.app_secret = Some(Secret::new(APP_SECRET));
     settings.whatsapp.verify_token = Some(Secret::new(VERIFY_TOKEN));
     settings.whatsapp.access_token = Some(Secret::new(ACCESS_TOKEN));
+    settings.meta.app_secret = Some(Secret::new(APP_SECRET));
+    settings.meta.page_access_token = Some(Secret::new(ACCESS_TOKEN));
     settings.twilio.account_sid = Some(TWILIO_SID.into());
     settings.twilio.auth_token = Some(Secret::new(TWILIO_TOKEN));
     settings.twilio.from = Some("+15550001111".into());
