@@ -43,6 +43,9 @@ pub enum Command {
         /// Print the FORMATS.md §4 JSON object.
         #[arg(long)]
         json: bool,
+        /// Rewrite the answer with the local LLM (verified; falls back to the owner's text).
+        #[arg(long)]
+        generate: bool,
     },
     /// Run an evaluation question file and report the metrics.
     Eval {
@@ -57,6 +60,12 @@ pub enum Command {
         /// How many misses to list in the table.
         #[arg(long, default_value_t = 20)]
         misses: usize,
+        /// Rewrite answers with the local LLM (verified; falls back to the owner's text).
+        #[arg(long)]
+        generate: bool,
+        /// Only the first N questions (generation is slow on 2 cores).
+        #[arg(long)]
+        limit: Option<usize>,
         /// Also write one JSON line per question (decision, sources, scores) to this file.
         #[arg(long)]
         details: Option<PathBuf>,
@@ -95,6 +104,8 @@ pub enum ModelsAction {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchWhat {
+    /// Prompt and decode tokens/s of the generator (candle), requantized vs as shipped.
+    Generate,
     /// Query latency (sample + generated 10,000 entries), embedding throughput, cold build.
     Retrieval {
         /// Entries in the generated knowledge base.

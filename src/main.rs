@@ -53,10 +53,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             message,
             channel,
             json,
+            generate,
         } => {
             let embedder = startup::load_embedder(&paths)?;
-            let assistant =
-                startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder)?;
+            let mut assistant =
+                startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder.clone())?;
+            if generate {
+                assistant.writer = Some(startup::load_writer(&paths, embedder)?);
+            }
             let outcome = assistant.ask(&message, channel, &[])?;
             let decision = &outcome.decision;
             if json {
@@ -101,12 +105,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             misses,
             details,
+            generate,
+            limit,
         } => {
-            let question_list = frontdesk::eval::read_questions(&questions)?;
+            let mut question_list = frontdesk::eval::read_questions(&questions)?;
+            if let Some(limit) = limit {
+                question_list.truncate(limit);
+            }
             let started = std::time::Instant::now();
             let embedder = startup::load_embedder(&paths)?;
-            let assistant =
-                startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder)?;
+            let mut assistant =
+                startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder.clone())?;
+            if generate && !retrieval_only {
+                assistant.writer = Some(startup::load_writer(&paths, embedder)?);
+            }
             let mut report = frontdesk::eval::run(&assistant, &question_list, retrieval_only)?;
             // Throughput as a user sees it: model load and indexing included.
             let elapsed = started.elapsed().as_secs_f64();
@@ -181,6 +193,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             what: BenchWhat::Retrieval { entries, no_peer },
         } => {
             frontdesk::bench::retrieval(&paths, entries, !no_peer)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what: BenchWhat::Generate,
+        } => {
+            let report =
+                frontdesk::inference::generator::bench_generate(&paths.models, &paths.cache_dir())?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -52,6 +52,18 @@ pub fn load_embedder(paths: &Paths) -> Result<Arc<Embedder>, StartupError> {
     Ok(Arc::new(crate::inference::load_embedder(&paths.models)?))
 }
 
+/// Loads the generator and wraps it with the verifier.
+pub fn load_writer(
+    paths: &Paths,
+    embedder: Arc<Embedder>,
+) -> Result<crate::assistant::generate::GroundedWriter, StartupError> {
+    let generator = crate::inference::load_generator(&paths.models, &paths.cache_dir())?;
+    Ok(crate::assistant::generate::GroundedWriter::new(
+        Arc::new(generator),
+        embedder,
+    ))
+}
+
 /// Loads a knowledge folder and indexes it with `embedder`.
 pub fn build_assistant(
     knowledge_dir: &Path,

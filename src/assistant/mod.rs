@@ -4,6 +4,7 @@
 //!
 //! Blocking: runs the embedder. No I/O besides what the index already holds.
 
+pub mod generate;
 pub mod grounding;
 pub mod reply;
 pub mod rules;
@@ -68,6 +69,9 @@ pub struct Outcome {
 }
 
 pub struct Assistant {
+    /// When set, answers are rewritten by the local LLM and verified; a reply
+    /// that fails verification falls back to the owner's own text.
+    pub writer: Option<generate::GroundedWriter>,
     pub index: Index,
     embedder: Arc<Embedder>,
     rules: EscalationRules,
@@ -85,6 +89,7 @@ impl Assistant {
     pub fn new(index: Index, embedder: Arc<Embedder>) -> Self {
         let rules = EscalationRules::new(&index.knowledge.business.escalation);
         Assistant {
+            writer: None,
             index,
             embedder,
             rules,
@@ -129,6 +134,8 @@ impl Assistant {
             variants.push(follow_up.clone());
         }
         Prepared {
+            message: message.to_string(),
+            history: history.to_vec(),
             expanded,
             variants,
             sentences,
@@ -274,14 +281,32 @@ impl Assistant {
             }
         };
 
+        let mut generate_ms = 0.0;
         let reply = match action {
             Action::Answer => {
                 let entries: Vec<&crate::knowledge::Entry> = answer_entries
                     .iter()
                     .map(|&e| &knowledge.entries[e])
                     .collect();
+                let owner_text = reply::extractive(&entries);
+                let generated = self.writer.as_ref().and_then(|writer| {
+                    let passages: Vec<&str> = entries.iter().map(|e| e.answer.as_str()).collect();
+                    match writer.write(&knowledge.business.name, &passages, &prepared.history, &prepared.message) {
+                        Ok((text, report)) => {
+                            generate_ms = report.generate_ms;
+                            if text.is_none() {
+                                tracing::info!(rejected = ?report.rejected, "generated reply failed verification; sending the owner's text");
+                            }
+                            text
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "generation failed; sending the owner's text");
+                            None
+                        }
+                    }
+                });
                 reply::fit_to_channel(
-                    &reply::extractive(&entries),
+                    generated.as_deref().unwrap_or(&owner_text),
                     channel,
                     &knowledge.business.name,
                 )
@@ -303,7 +328,7 @@ impl Assistant {
             reply,
             timings: Timings {
                 retrieve: retrieve_ms,
-                generate: 0.0,
+                generate: generate_ms,
                 total,
             },
             explanation,
@@ -317,6 +342,8 @@ impl Assistant {
 
 /// A message turned into the texts to embed.
 struct Prepared {
+    message: String,
+    history: Vec<Turn>,
     expanded: String,
     variants: Vec<String>,
     sentences: Vec<String>,
