@@ -1,9 +1,17 @@
 #!/usr/bin/env python3
-"""The named peer of `frontdesk bench generate`: llama.cpp (through
+r"""The named peer of `frontdesk bench generate`: llama.cpp (through
 llama-cpp-python) on the same GGUF and the same ChatML prompt, greedy decoding of
 a fixed number of tokens. Prints one JSON object per thread count.
 
     CMAKE_ARGS="-DGGML_NATIVE=ON" python3 -m pip install llama-cpp-python
+
+On a CPU that reports AMX but whose kernel does not grant the tile state (this
+build VM), llama.cpp dies with "Illegal instruction" (tileloadd); build it with
+AMX off instead:
+
+    CMAKE_ARGS="-DGGML_NATIVE=ON -DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 \
+      -mno-amx-bf16' -DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'" \
+      python3 -m pip install --no-deps --no-build-isolation llama-cpp-python
     python3 bench/peer_generate.py [--threads 1 2] [--model path.gguf]
 
 The prompt must stay identical to BENCH_SYSTEM / BENCH_QUESTION in
