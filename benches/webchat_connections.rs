@@ -14,13 +14,19 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 fn number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
     let sockets = number("FRONTDESK_BENCH_SOCKETS", 1000);
     let asking = number("FRONTDESK_BENCH_ASKING", 100).min(sockets);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
         let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let data = std::env::temp_dir().join(format!("frontdesk-bench-chat-{}", std::process::id()));
