@@ -76,3 +76,15 @@ fn a_broken_question_file_names_its_line() {
         stderr(&output)
     );
 }
+
+#[test]
+fn generated_replies_on_real_model_output_are_grounded() {
+    // The real GGUF writes the replies; the verifier must let nothing ungrounded through.
+    let report = eval_json(
+        "knowledge",
+        "eval/bakery.jsonl",
+        &["--generate", "--limit", "6"],
+    );
+    assert_eq!(report["questions"], 6);
+    assert_eq!(report["ungrounded_replies"], 0, "{report}");
+}
