@@ -138,10 +138,11 @@ impl Index {
         let mut owners = Vec::new();
         let mut hashes = Vec::new();
         let mut missing: Vec<(cache::TextHash, String)> = Vec::new();
+        let mut queued = std::collections::HashSet::new();
         for (position, entry) in knowledge.entries.iter().enumerate() {
             for (text, role) in texts_of(entry) {
                 let hash = hash_text(&text);
-                if cache.get(&hash).is_none() && !missing.iter().any(|(h, _)| *h == hash) {
+                if cache.get(&hash).is_none() && queued.insert(hash) {
                     missing.push((hash, text));
                 }
                 owners.push((position, role));
