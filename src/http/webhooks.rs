@@ -172,26 +172,52 @@ fn handshake(expected: Option<&str>, query: &HashMap<String, String>) -> Respons
     }
 }
 
+/// Which Graph webhook a post is for: its settings, parser and metric label.
+struct GraphWebhook {
+    name: &'static str,
+    label: &'static str,
+    parse: fn(&[u8]) -> Result<Vec<Inbound>, ChannelError>,
+}
+
+const WHATSAPP: GraphWebhook = GraphWebhook {
+    name: "WhatsApp",
+    label: "whatsapp",
+    parse: channels::whatsapp::parse_webhook,
+};
+const META: GraphWebhook = GraphWebhook {
+    name: "Messenger/Instagram",
+    label: "meta",
+    parse: channels::meta::parse_webhook,
+};
+
+/// WhatsApp, Messenger and Instagram share one scheme: HMAC-SHA256 of the raw
+/// body with the app secret in `X-Hub-Signature-256`, checked before parsing.
+async fn graph_messages(
+    state: &AppState,
+    webhook: GraphWebhook,
+    secret: Option<&crate::config::Secret>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<&'static str, AppError> {
+    let started = Instant::now();
+    let secret = secret.ok_or(AppError::NotConfigured(webhook.name))?;
+    let signature = headers
+        .get(channels::graph::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    channels::graph::verify_signature(secret.expose().as_bytes(), signature, body)?;
+    let items = (webhook.parse)(body)?;
+    persist(state, items).await?;
+    observe(state, webhook.label, started);
+    Ok("ok")
+}
+
 async fn whatsapp_messages(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<&'static str, AppError> {
-    let started = Instant::now();
-    let secret = state
-        .settings
-        .whatsapp
-        .app_secret
-        .as_ref()
-        .ok_or(AppError::NotConfigured("WhatsApp"))?;
-    let signature = headers
-        .get(channels::graph::SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok());
-    channels::graph::verify_signature(secret.expose().as_bytes(), signature, &body)?;
-    let items = channels::whatsapp::parse_webhook(&body)?;
-    persist(&state, items).await?;
-    observe(&state, "whatsapp", started);
-    Ok("ok")
+    let secret = state.settings.whatsapp.app_secret.clone();
+    graph_messages(&state, WHATSAPP, secret.as_ref(), &headers, &body).await
 }
 
 async fn meta_messages(
@@ -199,21 +225,8 @@ async fn meta_messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<&'static str, AppError> {
-    let started = Instant::now();
-    let secret = state
-        .settings
-        .meta
-        .app_secret
-        .as_ref()
-        .ok_or(AppError::NotConfigured("Messenger/Instagram"))?;
-    let signature = headers
-        .get(channels::graph::SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok());
-    channels::graph::verify_signature(secret.expose().as_bytes(), signature, &body)?;
-    let items = channels::meta::parse_webhook(&body)?;
-    persist(&state, items).await?;
-    observe(&state, "meta", started);
-    Ok("ok")
+    let secret = state.settings.meta.app_secret.clone();
+    graph_messages(&state, META, secret.as_ref(), &headers, &body).await
 }
 
 async fn twilio_messages(
