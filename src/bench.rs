@@ -143,6 +143,7 @@ pub fn retrieval(
     paths: &Paths,
     generated_entries: usize,
     with_peer: bool,
+    with_cold_build: bool,
 ) -> Result<(), StartupError> {
     let load_started = Instant::now();
     let embedder = startup::load_embedder(paths)?;
@@ -203,35 +204,11 @@ pub fn retrieval(
         percentile(&mut latencies, 95.0)
     );
 
-    // 3. Cold build of 300 entries x 30 phrasings (empty cache), then a one-entry edit.
     let scratch = std::env::temp_dir().join(format!("frontdesk-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
-    let cold_dir = scratch.join("cold");
-    generate_knowledge(&cold_dir, 300, 30).map_err(|source| StartupError::Cache {
-        path: cold_dir.display().to_string(),
-        source,
-    })?;
-    let cache_dir = scratch.join("cache");
-    let started = Instant::now();
-    let cold = startup::build_assistant(&cold_dir, &cache_dir, embedder.clone())?;
-    println!(
-        "cold build, 300 entries x 30 phrasings: {:.1} s ({} vectors embedded)",
-        started.elapsed().as_secs_f64(),
-        cold.index.stats.embedded
-    );
-    let faq_path = cold_dir.join("faq.md");
-    let edited = std::fs::read_to_string(&faq_path)
-        .unwrap_or_default()
-        .replacen("option 0)?", "option 0, edited)?", 1);
-    let _ = std::fs::write(&faq_path, edited);
-    let started = Instant::now();
-    let warm = startup::build_assistant(&cold_dir, &cache_dir, embedder.clone())?;
-    println!(
-        "rebuild after editing one entry: {:.2} s ({} vectors embedded, {} from cache)",
-        started.elapsed().as_secs_f64(),
-        warm.index.stats.embedded,
-        warm.index.stats.from_cache
-    );
+    if with_cold_build {
+        cold_build(&scratch, &embedder)?;
+    }
 
     // 4. Query latency at `generated_entries` entries (vectors cached under data/cache).
     let big_dir = scratch.join("big");
@@ -268,5 +245,40 @@ pub fn retrieval(
         percentile(&mut latencies, 95.0)
     );
     let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// Cold build of 300 entries x 30 phrasings (empty cache), then a one-entry edit.
+fn cold_build(
+    scratch: &Path,
+    embedder: &Arc<crate::inference::Embedder>,
+) -> Result<(), StartupError> {
+    let cold_dir = scratch.join("cold");
+    generate_knowledge(&cold_dir, 300, 30).map_err(|source| StartupError::Cache {
+        path: cold_dir.display().to_string(),
+        source,
+    })?;
+    let cache_dir = scratch.join("cache");
+    let started = Instant::now();
+    let cold = startup::build_assistant(&cold_dir, &cache_dir, embedder.clone())?;
+    println!(
+        "cold build, 300 entries x 30 phrasings: {:.1} s ({} vectors embedded)",
+        started.elapsed().as_secs_f64(),
+        cold.index.stats.embedded
+    );
+    let faq_path = cold_dir.join("faq.md");
+    let edited = std::fs::read_to_string(&faq_path)
+        .unwrap_or_default()
+        .replacen("option 0)?", "option 0, edited)?", 1);
+    let _ = std::fs::write(&faq_path, edited);
+    let started = Instant::now();
+    let warm = startup::build_assistant(&cold_dir, &cache_dir, embedder.clone())?;
+    println!(
+        "rebuild after editing one entry: {:.2} s ({} vectors embedded, {} from cache)",
+        started.elapsed().as_secs_f64(),
+        warm.index.stats.embedded,
+        warm.index.stats.from_cache
+    );
+
     Ok(())
 }

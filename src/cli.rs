@@ -114,5 +114,8 @@ pub enum BenchWhat {
         /// Skip the llama.cpp peer (llama-cpp-python) even if it can be installed.
         #[arg(long)]
         no_peer: bool,
+        /// Skip the cold 300 x 30 build (minutes on 2 cores).
+        #[arg(long)]
+        skip_cold: bool,
     },
 }

@@ -190,9 +190,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
-            what: BenchWhat::Retrieval { entries, no_peer },
+            what:
+                BenchWhat::Retrieval {
+                    entries,
+                    no_peer,
+                    skip_cold,
+                },
         } => {
-            frontdesk::bench::retrieval(&paths, entries, !no_peer)?;
+            frontdesk::bench::retrieval(&paths, entries, !no_peer, !skip_cold)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
