@@ -48,6 +48,8 @@ async fn answer(state: &AppState, job: Job) {
         // complete_job checks again in its transaction.
         if state.store.owner(&job.conversation_id).await? == Owner::Human {
             tracing::info!("a person owns this conversation; the bot stays silent");
+            state.store.finish_job_silently(&job).await?;
+            return Ok(None);
         }
         let history = state
             .store
@@ -68,11 +70,11 @@ async fn answer(state: &AppState, job: Job) {
             text: outcome.reply.clone(),
         };
         let completion = state.store.complete_job(&job, &reply).await?;
-        Ok::<_, PipelineError>((completion, reply))
+        Ok::<_, PipelineError>(Some((completion, reply)))
     }
     .await;
     match result {
-        Ok((Completion::Queued { .. }, reply)) => {
+        Ok(Some((Completion::Queued { .. }, reply))) => {
             let label = reply.reason.map(|r| r.as_str()).unwrap_or("answer");
             state.metrics.increment(&format!(
                 "frontdesk_decisions_total{{decision=\"{label}\"}}"
@@ -89,7 +91,7 @@ async fn answer(state: &AppState, job: Job) {
             );
             state.new_reply.notify_one();
         }
-        Ok((Completion::Silenced, _)) => {
+        Ok(Some((Completion::Silenced, _))) | Ok(None) => {
             state.metrics.increment("frontdesk_silenced_total");
         }
         Err(error) => {

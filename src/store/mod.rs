@@ -696,6 +696,15 @@ impl Store {
         Ok(completion)
     }
 
+    /// Closes a job without a reply: a person owns its conversation.
+    pub async fn finish_job_silently(&self, job: &Job) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET state = 'done', lease_until_ms = 0 WHERE message_id = $1")
+            .bind(&job.message_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Gives a job back after a failure; it is retried after `retry_in_ms`.
     pub async fn release_job(
         &self,
