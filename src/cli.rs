@@ -1,5 +1,6 @@
 //! The command line: `check`, `ask`, `eval`, `models fetch`, `bench`.
 
+use crate::assistant::policy::PolicyName;
 use crate::domain::Channel;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -43,9 +44,15 @@ pub enum Command {
         /// Print the FORMATS.md §4 JSON object.
         #[arg(long)]
         json: bool,
-        /// Rewrite the answer with the local LLM (verified; falls back to the owner's text).
+        /// Load the local LLM; `--policy` decides which answers it writes (verified;
+        /// falls back to the owner's text).
         #[arg(long)]
         generate: bool,
+        /// With --generate: where generated replies are used. `measured` (the
+        /// per-source-kind policy chosen from the eval sets), `always` (every
+        /// answer) or `owner` (none).
+        #[arg(long, default_value_t = PolicyName::Measured, requires = "generate")]
+        policy: PolicyName,
     },
     /// Run an evaluation question file and report the metrics.
     Eval {
@@ -60,9 +67,17 @@ pub enum Command {
         /// How many misses to list in the table.
         #[arg(long, default_value_t = 20)]
         misses: usize,
-        /// Rewrite answers with the local LLM (verified; falls back to the owner's text).
+        /// Load the local LLM; `--policy` decides which answers it writes (verified;
+        /// falls back to the owner's text). The report then breaks the answers
+        /// down by source kind, scoring the owner's text alongside.
         #[arg(long)]
         generate: bool,
+        /// With --generate: where generated replies are used. `measured` (the
+        /// per-source-kind policy chosen from the eval sets), `always` (every
+        /// answer; compare its per-kind table with the owner's-text column) or
+        /// `owner` (none).
+        #[arg(long, default_value_t = PolicyName::Measured, requires = "generate")]
+        policy: PolicyName,
         /// Only the first N questions (generation is slow on 2 cores).
         #[arg(long)]
         limit: Option<usize>,

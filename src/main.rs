@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use frontdesk::assistant::policy::{AnswerPolicy, PolicyName};
 use frontdesk::cli::{BenchWhat, Cli, Command, ModelsAction};
 use frontdesk::knowledge::{KnowledgeBase, Severity};
 use frontdesk::startup::{self, Paths};
@@ -54,12 +55,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             channel,
             json,
             generate,
+            policy,
         } => {
             let embedder = startup::load_embedder(&paths)?;
             let mut assistant =
                 startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder.clone())?;
             if generate {
                 assistant.writer = Some(startup::load_writer(&paths, embedder)?);
+                assistant.policy = AnswerPolicy::named(policy);
             }
             let outcome = assistant.ask(&message, channel, &[])?;
             let decision = &outcome.decision;
@@ -106,6 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             misses,
             details,
             generate,
+            policy,
             limit,
         } => {
             let mut question_list = frontdesk::eval::read_questions(&questions)?;
@@ -116,10 +120,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let embedder = startup::load_embedder(&paths)?;
             let mut assistant =
                 startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder.clone())?;
-            if generate && !retrieval_only {
+            let generating = generate && !retrieval_only;
+            if generating {
                 assistant.writer = Some(startup::load_writer(&paths, embedder)?);
+                assistant.policy = AnswerPolicy::named(policy);
             }
             let mut report = frontdesk::eval::run(&assistant, &question_list, retrieval_only)?;
+            if !retrieval_only {
+                report.policy = Some(
+                    if generating {
+                        policy
+                    } else {
+                        PolicyName::Owner
+                    }
+                    .to_string(),
+                );
+            }
             // Throughput as a user sees it: model load and indexing included.
             let elapsed = started.elapsed().as_secs_f64();
             report.questions_per_second = (report.questions as f64 / elapsed * 10.0).round() / 10.0;

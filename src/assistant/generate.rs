@@ -1,36 +1,179 @@
 //! Grounded generation: the local LLM rewrites the retrieved passages into a
-//! short reply, and a verifier decides whether it may be sent. A reply is sent
-//! only if every fact in it (numbers, prices, times, phones, emails, URLs)
-//! appears in the passages and every sentence is close in meaning to a passage
-//! sentence; otherwise it is regenerated once and then dropped, and the caller
-//! sends the owner's own text instead. The customer's text is data in the
-//! prompt, never instructions (ChatML roles; special-token text is not parsed).
+//! short reply in the channel's style, and a verifier decides whether it may be
+//! sent. A reply is sent only if every fact in it (numbers, prices, times,
+//! phones, emails, URLs) appears in the passages, it keeps every fact the
+//! passages state (a rewrite that drops the price the customer asked for is
+//! worse than the owner's text), and every sentence is close in meaning to a
+//! passage sentence. Otherwise it is regenerated once if the time budget allows,
+//! and then dropped: the caller sends the owner's own text instead. The
+//! customer's text is data in the prompt, never instructions (ChatML roles;
+//! special-token text is not parsed).
+//!
+//! The prompt puts the fixed part first: the system block depends only on the
+//! business and the channel's style (four texts, each one's KV cache reused by
+//! the generator), and the per-question passages and message follow in the user
+//! turn.
 
-use crate::domain::{Speaker, Turn};
+use super::grounding::{self, Fact};
+use crate::domain::{Channel, Speaker, Turn};
 use crate::inference::embedder::{cosine, Embedder};
-use crate::inference::generator::{ChatRole, GenerationLimits, Generator};
+use crate::inference::generator::{ChatRole, GenerationLimits, Generator, StopReason};
 use crate::inference::ModelError;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A reply sentence must be at least this similar (MiniLM cosine) to some
 /// passage sentence. Chosen so that paraphrases of a passage pass and sentences
 /// about something else do not; see BENCHMARKS.md for the measured effect.
 pub const SENTENCE_SUPPORT: f32 = 0.6;
-const MAX_NEW_TOKENS: usize = 80;
-const DEADLINE: Duration = Duration::from_secs(4);
+/// Wall-clock budget of all attempts together (prompt, decoding and
+/// verification), so that a generated reply stays under 4 s end to end; when
+/// it runs out the owner's text is sent.
+pub const TOTAL_BUDGET: Duration = Duration::from_millis(3_300);
+/// A second attempt is only started with at least this much budget left: less
+/// cannot process a prompt and write a sentence on two CPU cores.
+const MIN_RETRY_BUDGET: Duration = Duration::from_millis(1_200);
+
+/// How a channel's replies look, which sets the system prompt and the length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelStyle {
+    /// SMS: plain text, ≤ 320 characters.
+    Sms,
+    /// WhatsApp, Instagram, Messenger: short, light formatting.
+    Chat,
+    /// Email: a fuller body; greeting and sign-off are added afterwards.
+    Email,
+    /// Web chat: short, Markdown.
+    Webchat,
+}
+
+impl ChannelStyle {
+    pub fn of(channel: Channel) -> Self {
+        match channel {
+            Channel::Sms => ChannelStyle::Sms,
+            Channel::Whatsapp | Channel::Instagram | Channel::Messenger => ChannelStyle::Chat,
+            Channel::Email => ChannelStyle::Email,
+            Channel::Webchat => ChannelStyle::Webchat,
+        }
+    }
+
+    /// The style line of the system prompt.
+    fn instruction(self) -> &'static str {
+        match self {
+            ChannelStyle::Sms => {
+                "This is an SMS: plain text, no Markdown, at most two short sentences (under 300 characters)."
+            }
+            ChannelStyle::Chat => {
+                "This is a chat message: one to three short, friendly sentences, no headings."
+            }
+            ChannelStyle::Email => {
+                "This is an email body: two to four clear sentences. Do not write a greeting or a sign-off."
+            }
+            ChannelStyle::Webchat => {
+                "This is a web chat: one to three short sentences; Markdown is fine, a short list for several items."
+            }
+        }
+    }
+
+    /// Token budget of one attempt.
+    fn max_new_tokens(self) -> usize {
+        match self {
+            ChannelStyle::Sms => 70,
+            ChannelStyle::Chat | ChannelStyle::Webchat => 80,
+            ChannelStyle::Email => 100,
+        }
+    }
+}
 
 pub struct GroundedWriter {
     generator: Arc<Generator>,
     embedder: Arc<Embedder>,
 }
 
-/// What happened to one generation attempt, for eval and logs.
+/// Why one generated reply was not sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rejection {
+    Empty,
+    /// Facts the reply states that no passage does.
+    UnsupportedFacts(Vec<Fact>),
+    /// Facts of the passages the reply left out.
+    DroppedFacts(Vec<Fact>),
+    /// A sentence not close in meaning to any passage sentence.
+    UnsupportedSentence {
+        similarity: f32,
+        sentence: String,
+    },
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Empty => write!(f, "empty reply"),
+            Rejection::UnsupportedFacts(facts) => write!(f, "facts not in the passages: {facts:?}"),
+            Rejection::DroppedFacts(facts) => write!(f, "passage facts left out: {facts:?}"),
+            Rejection::UnsupportedSentence {
+                similarity,
+                sentence,
+            } => write!(f, "unsupported sentence ({similarity:.2}): {sentence}"),
+        }
+    }
+}
+
+/// One generation attempt's cost, for eval details and logs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Attempt {
+    pub prompt_tokens: usize,
+    pub reused_prompt_tokens: usize,
+    pub generated_tokens: usize,
+    pub prompt_ms: f64,
+    pub decode_ms: f64,
+    pub stop: StopReason,
+}
+
+/// What happened to the generation attempts for one answer, for eval and logs.
 #[derive(Debug, Clone, Default)]
 pub struct WriteReport {
     pub attempts: usize,
-    pub rejected: Vec<String>,
+    pub attempt_costs: Vec<Attempt>,
+    pub rejected: Vec<Rejection>,
+    /// The total budget ran out before a reply passed.
+    pub out_of_time: bool,
+    /// Wall-clock time of all attempts and their verification.
     pub generate_ms: f64,
+}
+
+impl WriteReport {
+    pub fn unsupported_sentences(&self) -> usize {
+        self.rejected
+            .iter()
+            .filter(|r| matches!(r, Rejection::UnsupportedSentence { .. }))
+            .count()
+    }
+
+    /// Attempts rejected for a fact: stated without support or left out.
+    pub fn fact_rejections(&self) -> usize {
+        self.rejected
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    Rejection::UnsupportedFacts(_) | Rejection::DroppedFacts(_)
+                )
+            })
+            .count()
+    }
+}
+
+/// The generated text cut to its last complete sentence when generation was
+/// stopped by the token budget or the deadline; None when nothing complete is left.
+fn complete_sentences(text: &str, stop: StopReason) -> Option<String> {
+    let text = text.trim();
+    if stop == StopReason::Eos {
+        return (!text.is_empty()).then(|| text.to_string());
+    }
+    let end = text.rfind(['.', '!', '?'])?;
+    let kept = text[..=end].trim();
+    (!kept.is_empty()).then(|| kept.to_string())
 }
 
 impl GroundedWriter {
@@ -41,27 +184,45 @@ impl GroundedWriter {
         }
     }
 
-    fn system_prompt(business: &str, passages: &[&str]) -> String {
-        let mut prompt = format!(
-            "You reply to customers of {business}. Use only the facts below. Never add a price, time, date, number or promise that is not in the facts. Reply in one or two short, friendly sentences.\n\nFacts:\n"
-        );
+    /// The fixed part of the prompt: it depends only on the business and the
+    /// channel's style, so its KV cache is computed once per style.
+    pub fn system_prompt(business: &str, style: ChannelStyle) -> String {
+        format!(
+            "You reply to customers of {business}. Answer the customer's question using only the facts you are given, and keep every price, time and number exactly as written there. Never add a price, time, date, number or promise that is not in the facts. {}",
+            style.instruction()
+        )
+    }
+
+    /// The per-question part: the passages, then the customer's message.
+    pub fn user_prompt(passages: &[&str], message: &str) -> String {
+        let mut prompt = String::from("Facts:\n");
         for passage in passages {
             prompt.push_str("- ");
-            prompt.push_str(&passage.replace('\n', " "));
+            prompt.push_str(&passage.split_whitespace().collect::<Vec<_>>().join(" "));
             prompt.push('\n');
         }
+        prompt.push_str("\nCustomer: ");
+        prompt.push_str(message.trim());
         prompt
     }
 
     /// Why `reply` may not be sent, or None when it passes.
-    pub fn verify(&self, reply: &str, passages: &[&str]) -> Result<Option<String>, ModelError> {
+    pub fn verify(&self, reply: &str, passages: &[&str]) -> Result<Option<Rejection>, ModelError> {
         let reply = reply.trim();
         if reply.is_empty() {
-            return Ok(Some("empty reply".into()));
+            return Ok(Some(Rejection::Empty));
         }
-        let unsupported = super::grounding::unsupported_facts(reply, passages);
+        let unsupported = grounding::unsupported_facts(reply, passages);
         if !unsupported.is_empty() {
-            return Ok(Some(format!("facts not in the passages: {unsupported:?}")));
+            return Ok(Some(Rejection::UnsupportedFacts(unsupported)));
+        }
+        // The reverse check: facts of the passages the reply does not state.
+        let dropped: Vec<Fact> = passages
+            .iter()
+            .flat_map(|passage| grounding::unsupported_facts(passage, &[reply]))
+            .collect();
+        if !dropped.is_empty() {
+            return Ok(Some(Rejection::DroppedFacts(dropped)));
         }
         let reply_sentences: Vec<&str> = crate::text::sentences(reply)
             .into_iter()
@@ -84,23 +245,29 @@ impl GroundedWriter {
                 .map(|p| cosine(vector, p))
                 .fold(f32::MIN, f32::max);
             if best < SENTENCE_SUPPORT {
-                return Ok(Some(format!(
-                    "unsupported sentence ({best:.2}): {sentence}"
-                )));
+                return Ok(Some(Rejection::UnsupportedSentence {
+                    similarity: best,
+                    sentence: sentence.to_string(),
+                }));
             }
         }
         Ok(None)
     }
 
     /// A verified generated reply, or None (send the owner's text instead).
+    /// All attempts together stay within [`TOTAL_BUDGET`].
     pub fn write(
         &self,
         business: &str,
+        channel: Channel,
         passages: &[&str],
         history: &[Turn],
         message: &str,
     ) -> Result<(Option<String>, WriteReport), ModelError> {
-        let system = Self::system_prompt(business, passages);
+        let started = Instant::now();
+        let style = ChannelStyle::of(channel);
+        let system = Self::system_prompt(business, style);
+        let user = Self::user_prompt(passages, message);
         let mut turns: Vec<(ChatRole, &str)> = history
             .iter()
             .rev()
@@ -117,12 +284,18 @@ impl GroundedWriter {
                 )
             })
             .collect();
-        turns.push((ChatRole::User, message));
+        turns.push((ChatRole::User, &user));
         let mut report = WriteReport::default();
+        let mut verified = None;
         for (attempt, temperature) in [(0u64, 0.0), (1, 0.7)] {
+            let left = TOTAL_BUDGET.saturating_sub(started.elapsed());
+            if attempt > 0 && left < MIN_RETRY_BUDGET {
+                report.out_of_time = true;
+                break;
+            }
             let limits = GenerationLimits {
-                max_new_tokens: MAX_NEW_TOKENS,
-                deadline: DEADLINE,
+                max_new_tokens: style.max_new_tokens(),
+                deadline: left,
                 temperature,
                 seed: 7 + attempt,
             };
@@ -130,13 +303,33 @@ impl GroundedWriter {
                 .generator
                 .generate(&system, &turns, &limits, &mut |_| {})?;
             report.attempts += 1;
-            report.generate_ms += generation.prompt_ms + generation.decode_ms;
-            match self.verify(&generation.text, passages)? {
-                None => return Ok((Some(generation.text.trim().to_string()), report)),
+            report.attempt_costs.push(Attempt {
+                prompt_tokens: generation.prompt_tokens,
+                reused_prompt_tokens: generation.reused_prompt_tokens,
+                generated_tokens: generation.generated_tokens,
+                prompt_ms: generation.prompt_ms,
+                decode_ms: generation.decode_ms,
+                stop: generation.stop,
+            });
+            if generation.stop == StopReason::Deadline {
+                report.out_of_time = true;
+            }
+            let text = complete_sentences(&generation.text, generation.stop).unwrap_or_default();
+            match self.verify(&text, passages)? {
+                None => {
+                    verified = Some(text);
+                    report.out_of_time = false;
+                    break;
+                }
                 Some(why) => report.rejected.push(why),
             }
+            if started.elapsed() >= TOTAL_BUDGET {
+                report.out_of_time = true;
+                break;
+            }
         }
-        Ok((None, report))
+        report.generate_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok((verified, report))
     }
 }
 
@@ -145,13 +338,74 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_prompt_holds_the_business_and_every_passage() {
-        let prompt = GroundedWriter::system_prompt(
-            "Jasmine's Bakery",
-            &["Delivery is $5.", "We open at 7am.\nClosed Mondays."],
+    fn the_system_prompt_is_fixed_per_business_and_style() {
+        let sms = GroundedWriter::system_prompt("Jasmine's Bakery", ChannelStyle::Sms);
+        assert!(sms.contains("Jasmine's Bakery"));
+        assert!(
+            sms.contains("SMS") && sms.contains("300 characters") && sms.contains("no Markdown")
         );
-        assert!(prompt.contains("Jasmine's Bakery"));
+        let email = GroundedWriter::system_prompt("Jasmine's Bakery", ChannelStyle::Email);
+        assert!(email.contains("email") && email.contains("greeting"));
+        assert!(
+            GroundedWriter::system_prompt("B", ChannelStyle::Webchat).contains("Markdown is fine")
+        );
+        // One system text per style: WhatsApp, Instagram and Messenger share one cache.
+        let chat: Vec<String> = [Channel::Whatsapp, Channel::Instagram, Channel::Messenger]
+            .into_iter()
+            .map(|c| GroundedWriter::system_prompt("B", ChannelStyle::of(c)))
+            .collect();
+        assert!(chat.iter().all(|s| *s == chat[0]));
+        let distinct: std::collections::HashSet<String> = Channel::ALL
+            .into_iter()
+            .map(|c| GroundedWriter::system_prompt("B", ChannelStyle::of(c)))
+            .collect();
+        assert_eq!(distinct.len(), 4);
+    }
+
+    #[test]
+    fn the_user_turn_holds_every_passage_then_the_message() {
+        let prompt = GroundedWriter::user_prompt(
+            &["Delivery is $5.", "We open at 7am.\nClosed Mondays."],
+            " do u deliver? ",
+        );
         assert!(prompt.contains("- Delivery is $5.\n"));
         assert!(prompt.contains("- We open at 7am. Closed Mondays.\n"));
+        assert!(prompt.ends_with("Customer: do u deliver?"));
+        assert!(prompt.find("Delivery").unwrap() < prompt.find("Customer:").unwrap());
+    }
+
+    #[test]
+    fn a_cut_off_reply_keeps_only_whole_sentences() {
+        assert_eq!(
+            complete_sentences("We deliver for $5. We also", StopReason::Deadline).as_deref(),
+            Some("We deliver for $5.")
+        );
+        assert_eq!(
+            complete_sentences("We deliver", StopReason::TokenBudget),
+            None
+        );
+        assert_eq!(
+            complete_sentences(" Yes, we do ", StopReason::Eos).as_deref(),
+            Some("Yes, we do")
+        );
+    }
+
+    #[test]
+    fn rejections_are_counted_by_kind() {
+        let report = WriteReport {
+            attempts: 2,
+            rejected: vec![
+                Rejection::DroppedFacts(vec![Fact::Money(5.0)]),
+                Rejection::UnsupportedSentence {
+                    similarity: 0.4,
+                    sentence: "We love you.".into(),
+                },
+            ],
+            out_of_time: false,
+            generate_ms: 1.0,
+            ..WriteReport::default()
+        };
+        assert_eq!(report.fact_rejections(), 1);
+        assert_eq!(report.unsupported_sentences(), 1);
     }
 }

@@ -6,12 +6,15 @@
 
 pub mod generate;
 pub mod grounding;
+pub mod policy;
 pub mod reply;
 pub mod rules;
 
 use crate::domain::{Action, Channel, Decision, Reason, SourceId, Speaker, Turn};
 use crate::index::{Hit, Index};
 use crate::inference::{Embedder, ModelError};
+use crate::knowledge::EntryKind;
+use policy::{AnswerPolicy, ReplySource};
 use rules::EscalationRules;
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,12 +69,35 @@ pub struct Outcome {
     pub explanation: String,
     /// Fused scores of the best and second-best entries (for calibration work).
     pub top_scores: [f32; 2],
+    /// How the reply was made, for the per-source-kind eval breakdown.
+    pub reply_detail: ReplyDetail,
+}
+
+/// How an answer's reply was made: which entries, what the policy chose, what
+/// generation did. Empty for an escalation.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyDetail {
+    /// Kinds of the entries the answer joins, in order.
+    pub kinds: Vec<EntryKind>,
+    /// The policy's choice; None for an escalation.
+    pub chosen: Option<ReplySource>,
+    /// The generation attempts, when the policy chose to generate and a writer is loaded.
+    pub generation: Option<generate::WriteReport>,
+    /// The sent reply is a verified generated one (not the owner's text).
+    pub generated: bool,
+    /// What the owner's text policy would have sent, so one eval run can score
+    /// both replies side by side.
+    pub owner_reply: Option<String>,
 }
 
 pub struct Assistant {
-    /// When set, answers are rewritten by the local LLM and verified; a reply
-    /// that fails verification falls back to the owner's own text.
+    /// When set, answers the policy assigns to generation are rewritten by the
+    /// local LLM and verified; a reply that fails verification (or runs out of
+    /// time) falls back to the owner's own text.
     pub writer: Option<generate::GroundedWriter>,
+    /// Which answers are generated when a writer is loaded; without a writer
+    /// every answer is the owner's text.
+    pub policy: AnswerPolicy,
     pub index: Index,
     embedder: Arc<Embedder>,
     rules: EscalationRules,
@@ -90,6 +116,7 @@ impl Assistant {
         let rules = EscalationRules::new(&index.knowledge.business.escalation);
         Assistant {
             writer: None,
+            policy: AnswerPolicy::default(),
             index,
             embedder,
             rules,
@@ -208,18 +235,34 @@ impl Assistant {
                 hits = self.index.search(follow_up, vectors, 10);
             }
         }
-        // A message asking two things: each sentence's own best entry.
+        // A message asking two things: each sentence's own best entry. A question
+        // sentence that nothing in the knowledge is about is a part the reply
+        // would silently drop: it is kept so the message goes to a person instead.
         let mut answer_entries: Vec<usize> =
             hits.first().map(|h| vec![h.entry]).unwrap_or_default();
+        let mut unanswered_part: Option<&str> = None;
         for (offset, sentence) in sentences.iter().enumerate() {
             let vector = std::slice::from_ref(&vectors[1 + offset]);
-            if let Some(best) = self.index.search(sentence, vector, 1).first() {
+            let sentence_hits = self.index.search(sentence, vector, 3);
+            let best = sentence_hits.first();
+            if let Some(best) = best {
                 if self.confidence(Some(best), 0.0) >= knowledge.business.escalation.min_confidence
                     && !answer_entries.contains(&best.entry)
                     && answer_entries.len() < 2
                 {
                     answer_entries.push(best.entry);
                 }
+            }
+            // Unanswered: a question about nothing in the knowledge (the same
+            // calibrated floor as a whole out-of-scope message) whose own top
+            // entries are not part of the answer either.
+            let covered = sentence_hits
+                .iter()
+                .any(|h| answer_entries.contains(&h.entry));
+            let about_nothing = self.confidence(best, self.index.unknown_share(sentence))
+                < self.calibration.out_of_scope_below;
+            if about_nothing && !covered && unanswered_part.is_none() && asks_something(sentence) {
+                unanswered_part = Some(sentence.as_str());
             }
         }
         let retrieve_ms = started.elapsed().as_secs_f64() * 1000.0 + extra_ms;
@@ -276,27 +319,58 @@ impl Assistant {
                 || (vague && confidence < 0.9)
             {
                 (Action::Escalate, Some(Reason::LowConfidence), evidence)
+            } else if let Some(part) = unanswered_part {
+                (
+                    Action::Escalate,
+                    Some(Reason::LowConfidence),
+                    format!("part not answered: \"{part}\"; {evidence}"),
+                )
             } else {
                 (Action::Answer, None, evidence)
             }
         };
 
         let mut generate_ms = 0.0;
+        let mut reply_detail = ReplyDetail::default();
         let reply = match action {
             Action::Answer => {
                 let entries: Vec<&crate::knowledge::Entry> = answer_entries
                     .iter()
                     .map(|&e| &knowledge.entries[e])
                     .collect();
-                let owner_text = reply::extractive(&entries);
-                let generated = self.writer.as_ref().and_then(|writer| {
+                let owner_reply = reply::fit_to_channel(
+                    &reply::extractive(&entries),
+                    channel,
+                    &knowledge.business.name,
+                );
+                reply_detail.kinds = entries.iter().map(|e| e.kind).collect();
+                let chosen = self.policy.choose(&reply_detail.kinds);
+                reply_detail.chosen = Some(chosen);
+                let writer = self
+                    .writer
+                    .as_ref()
+                    .filter(|_| chosen == ReplySource::Generate);
+                let generated = writer.and_then(|writer| {
                     let passages: Vec<&str> = entries.iter().map(|e| e.answer.as_str()).collect();
-                    match writer.write(&knowledge.business.name, &passages, &prepared.history, &prepared.message) {
+                    match writer.write(
+                        &knowledge.business.name,
+                        channel,
+                        &passages,
+                        &prepared.history,
+                        &prepared.message,
+                    ) {
                         Ok((text, report)) => {
                             generate_ms = report.generate_ms;
                             if text.is_none() {
-                                tracing::info!(rejected = ?report.rejected, "generated reply failed verification; sending the owner's text");
+                                let rejected: Vec<String> =
+                                    report.rejected.iter().map(ToString::to_string).collect();
+                                tracing::info!(
+                                    ?rejected,
+                                    out_of_time = report.out_of_time,
+                                    "generated reply not sent; sending the owner's text"
+                                );
                             }
+                            reply_detail.generation = Some(report);
                             text
                         }
                         Err(error) => {
@@ -305,11 +379,13 @@ impl Assistant {
                         }
                     }
                 });
-                reply::fit_to_channel(
-                    generated.as_deref().unwrap_or(&owner_text),
-                    channel,
-                    &knowledge.business.name,
-                )
+                reply_detail.generated = generated.is_some();
+                let sent = match generated {
+                    Some(text) => reply::fit_to_channel(&text, channel, &knowledge.business.name),
+                    None => owner_reply.clone(),
+                };
+                reply_detail.owner_reply = Some(owner_reply);
+                sent
             }
             Action::Escalate => reply::fit_to_channel(
                 &knowledge.business.escalation.handover_message,
@@ -336,8 +412,28 @@ impl Assistant {
                 hits.first().map_or(0.0, |h| h.score),
                 hits.get(1).map_or(0.0, |h| h.score),
             ],
+            reply_detail,
         }
     }
+}
+
+/// Whether a sentence of a message asks for something (a question mark or a
+/// question word first), as opposed to context like "it's for my son's party".
+fn asks_something(sentence: &str) -> bool {
+    const QUESTION_WORDS: &[&str] = &[
+        "what", "whats", "what's", "when", "where", "which", "who", "why", "how", "do", "does",
+        "did", "can", "could", "is", "are", "will", "would", "should", "any", "have", "has",
+    ];
+    let sentence = sentence.trim();
+    sentence.ends_with('?')
+        || sentence
+            .split_whitespace()
+            .next()
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+                    .to_lowercase()
+            })
+            .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()))
 }
 
 /// A message turned into the texts to embed.
@@ -348,4 +444,18 @@ struct Prepared {
     variants: Vec<String>,
     sentences: Vec<String>,
     follow_up: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn question_sentences_are_told_from_context() {
+        assert!(asks_something("and can you fix bike brakes"));
+        assert!(asks_something("delivery to brooklyn?"));
+        assert!(asks_something("What's the price of the 8 inch one"));
+        assert!(!asks_something("It's for my son's 7th birthday."));
+        assert!(!asks_something("thanks so much"));
+    }
 }

@@ -1,9 +1,12 @@
 //! Evaluation runs: reading question files (FORMATS.md §2), asking each
 //! question, and the metrics of FORMATS.md §3 with the misses listed.
 
+use crate::assistant::policy::ReplySource;
 use crate::assistant::{Assistant, Outcome};
 use crate::domain::{Action, Channel, Reason, Turn};
+use crate::knowledge::EntryKind;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,25 @@ pub struct QuestionResult {
     pub latency_ms: f64,
     pub explanation: String,
     pub top_scores: [f32; 2],
+    /// Kind of the answer's first source (answered questions only).
+    pub kind: Option<&'static str>,
+    /// The answer joins two entries.
+    pub joined: bool,
+    /// The policy's choice for this answer.
+    pub chosen: Option<ReplySource>,
+    /// Generation ran and its reply passed (Some only when generation ran).
+    pub generated: Option<bool>,
+    /// The mentions check on the owner's text, whatever was sent.
+    pub owner_text_mentions_ok: Option<bool>,
+    pub unsupported_sentences: usize,
+    pub fact_rejections: usize,
+    pub out_of_time: bool,
+    pub retrieve_ms: f64,
+    /// Wall-clock generation time (all attempts), when generation ran.
+    pub generate_ms: Option<f64>,
+    /// Why each rejected attempt was rejected, and what each attempt cost.
+    pub rejected: Vec<String>,
+    pub attempts: Vec<crate::assistant::generate::Attempt>,
 }
 
 impl QuestionResult {
@@ -114,6 +136,38 @@ pub struct Latency {
     pub p50: f64,
     pub p95: f64,
     pub max: f64,
+}
+
+/// One row of the per-source-kind breakdown: answered questions whose first
+/// source is of this kind (or, for `joined`, answers that join two entries).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct KindBreakdown {
+    pub answered: usize,
+    /// Of those with `mentions`: all present in the sent reply.
+    pub mentions_ok: Option<f64>,
+    /// The same check on the owner's text, whatever was sent (one run compares both).
+    pub owner_text_mentions_ok: Option<f64>,
+    pub generation_runs: usize,
+    /// Generated replies that passed the verifier and were sent.
+    pub generated: usize,
+    /// Generation ran but the owner's text was sent.
+    pub fell_back: usize,
+    /// Fallbacks where the time budget ran out.
+    pub out_of_time: usize,
+    /// Attempts rejected for a sentence unlike any passage sentence.
+    pub unsupported_sentences: usize,
+    /// Attempts rejected for a fact not in the passages or left out of the reply.
+    pub fact_rejections: usize,
+    /// Generation time (all attempts) when generation ran; null otherwise.
+    pub generate_ms: Option<Latency>,
+}
+
+/// Retrieval and generation times per question, the stages of `latency_ms`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageLatency {
+    pub retrieve: Latency,
+    /// Only questions where generation ran; null when none did.
+    pub generate: Option<Latency>,
 }
 
 /// FORMATS.md §3. A metric with nothing to measure is `None` (JSON null).
@@ -134,12 +188,65 @@ pub struct Report {
     pub escalation_reason_accuracy: Option<f64>,
     pub answer_accuracy: Option<f64>,
     pub questions_per_second: f64,
+    /// The answer policy that ran (`owner` when no writer was loaded).
+    pub policy: Option<String>,
+    pub stage_latency_ms: StageLatency,
+    /// Keyed `faq`, `menu_item`, `section`, `business` (first source of each
+    /// answer) and `joined` (answers of two entries, also counted by first kind).
+    pub by_source_kind: BTreeMap<&'static str, KindBreakdown>,
     #[serde(skip)]
     pub results: Vec<QuestionResult>,
 }
 
 fn ratio(numerator: usize, denominator: usize) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
+}
+
+pub fn kind_name(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Faq => "faq",
+        EntryKind::MenuItem => "menu_item",
+        EntryKind::Section => "section",
+        EntryKind::Business => "business",
+    }
+}
+
+fn latency(mut values: Vec<f64>) -> Option<Latency> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let round = |x: f64| (x * 10.0).round() / 10.0;
+    Some(Latency {
+        p50: round(percentile(&values, 50.0)),
+        p95: round(percentile(&values, 95.0)),
+        max: round(values.last().copied().unwrap_or(0.0)),
+    })
+}
+
+fn breakdown(results: &[&QuestionResult]) -> KindBreakdown {
+    let mentions: Vec<bool> = results.iter().filter_map(|r| r.mentions_ok).collect();
+    let owner: Vec<bool> = results
+        .iter()
+        .filter_map(|r| r.owner_text_mentions_ok)
+        .collect();
+    let ran: Vec<&&QuestionResult> = results.iter().filter(|r| r.generated.is_some()).collect();
+    let generated = ran.iter().filter(|r| r.generated == Some(true)).count();
+    KindBreakdown {
+        answered: results.len(),
+        mentions_ok: ratio(mentions.iter().filter(|&&m| m).count(), mentions.len()),
+        owner_text_mentions_ok: ratio(owner.iter().filter(|&&m| m).count(), owner.len()),
+        generation_runs: ran.len(),
+        generated,
+        fell_back: ran.len() - generated,
+        out_of_time: ran
+            .iter()
+            .filter(|r| r.generated == Some(false) && r.out_of_time)
+            .count(),
+        unsupported_sentences: results.iter().map(|r| r.unsupported_sentences).sum(),
+        fact_rejections: results.iter().map(|r| r.fact_rejections).sum(),
+        generate_ms: latency(ran.iter().filter_map(|r| r.generate_ms).collect()),
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -161,13 +268,14 @@ pub fn score(question: &Question, outcome: &Outcome, retrieval_only: bool) -> Qu
         }
         _ => None,
     };
-    let mentions_ok = if retrieval_only
-        || question.expect.mentions.is_empty()
-        || question.expect.action != Action::Answer
-    {
-        None
-    } else {
-        let reply = outcome.reply.to_lowercase();
+    let mentions_in = |reply: &str| {
+        if retrieval_only
+            || question.expect.mentions.is_empty()
+            || question.expect.action != Action::Answer
+        {
+            return None;
+        }
+        let reply = reply.to_lowercase();
         Some(
             question
                 .expect
@@ -176,6 +284,10 @@ pub fn score(question: &Question, outcome: &Outcome, retrieval_only: bool) -> Qu
                 .all(|m| reply.contains(&m.to_lowercase())),
         )
     };
+    let mentions_ok = mentions_in(&outcome.reply);
+    let detail = &outcome.reply_detail;
+    let answered = decision.action == Action::Answer;
+    let generation = detail.generation.as_ref();
     QuestionResult {
         id: question.id.clone(),
         message: question.message.clone(),
@@ -195,6 +307,26 @@ pub fn score(question: &Question, outcome: &Outcome, retrieval_only: bool) -> Qu
         latency_ms: outcome.timings.total,
         explanation: outcome.explanation.clone(),
         top_scores: outcome.top_scores,
+        kind: detail
+            .kinds
+            .first()
+            .filter(|_| answered)
+            .map(|&k| kind_name(k)),
+        joined: answered && detail.kinds.len() >= 2,
+        chosen: detail.chosen,
+        generated: generation.map(|_| detail.generated),
+        owner_text_mentions_ok: detail.owner_reply.as_deref().and_then(&mentions_in),
+        unsupported_sentences: generation.map_or(0, |g| g.unsupported_sentences()),
+        fact_rejections: generation.map_or(0, |g| g.fact_rejections()),
+        out_of_time: generation.is_some_and(|g| g.out_of_time),
+        retrieve_ms: outcome.timings.retrieve,
+        generate_ms: generation.map(|g| g.generate_ms),
+        rejected: generation
+            .map(|g| g.rejected.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        attempts: generation
+            .map(|g| g.attempt_costs.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -294,6 +426,26 @@ pub fn summarise(results: Vec<QuestionResult>, elapsed_seconds: f64) -> Report {
     let mut latencies: Vec<f64> = results.iter().map(|r| r.latency_ms).collect();
     latencies.sort_by(f64::total_cmp);
     let round = |x: f64| (x * 10.0).round() / 10.0;
+    let mut by_source_kind = BTreeMap::new();
+    for kind in ["faq", "menu_item", "section", "business"] {
+        let of_kind: Vec<&QuestionResult> =
+            results.iter().filter(|r| r.kind == Some(kind)).collect();
+        if !of_kind.is_empty() {
+            by_source_kind.insert(kind, breakdown(&of_kind));
+        }
+    }
+    let joined: Vec<&QuestionResult> = results.iter().filter(|r| r.joined).collect();
+    if !joined.is_empty() {
+        by_source_kind.insert("joined", breakdown(&joined));
+    }
+    let stage_latency_ms = StageLatency {
+        retrieve: latency(results.iter().map(|r| r.retrieve_ms).collect()).unwrap_or(Latency {
+            p50: 0.0,
+            p95: 0.0,
+            max: 0.0,
+        }),
+        generate: latency(results.iter().filter_map(|r| r.generate_ms).collect()),
+    };
     Report {
         questions: results.len(),
         answer_expected,
@@ -317,6 +469,9 @@ pub fn summarise(results: Vec<QuestionResult>, elapsed_seconds: f64) -> Report {
         } else {
             0.0
         },
+        policy: None,
+        stage_latency_ms,
+        by_source_kind,
         results,
     }
 }
@@ -363,6 +518,41 @@ pub fn render_table(report: &Report, misses: usize) -> String {
         report.latency_ms.max,
         report.questions_per_second
     ));
+    if let Some(generate) = &report.stage_latency_ms.generate {
+        out.push_str(&format!(
+            "stage latency ms     retrieve p50 {} / p95 {}; generate p50 {} / p95 {} / max {}\n",
+            report.stage_latency_ms.retrieve.p50,
+            report.stage_latency_ms.retrieve.p95,
+            generate.p50,
+            generate.p95,
+            generate.max
+        ));
+    }
+    if !report.by_source_kind.is_empty() {
+        out.push_str(&format!(
+            "\nby source kind (first source of answered questions; policy {}):\n",
+            report.policy.as_deref().unwrap_or("owner")
+        ));
+        out.push_str("  kind       answered  mentions ok  owner text  generated  fell back  out of time  sentences rej  facts rej  generate ms p50/p95\n");
+        for (kind, row) in &report.by_source_kind {
+            let generate = row
+                .generate_ms
+                .as_ref()
+                .map(|l| format!("{} / {}", l.p50, l.p95))
+                .unwrap_or_else(|| "-".into());
+            out.push_str(&format!(
+                "  {kind:<10} {:>8}  {:>11}  {:>10}  {:>9}  {:>9}  {:>11}  {:>13}  {:>9}  {generate}\n",
+                row.answered,
+                show(row.mentions_ok),
+                show(row.owner_text_mentions_ok),
+                row.generated,
+                row.fell_back,
+                row.out_of_time,
+                row.unsupported_sentences,
+                row.fact_rejections,
+            ));
+        }
+    }
     let missed: Vec<&QuestionResult> = report.results.iter().filter(|r| r.is_miss()).collect();
     if misses > 0 && !missed.is_empty() {
         out.push_str(&format!(

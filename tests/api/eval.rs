@@ -88,3 +88,71 @@ fn generated_replies_on_real_model_output_are_grounded() {
     assert_eq!(report["questions"], 6);
     assert_eq!(report["ungrounded_replies"], 0, "{report}");
 }
+
+#[test]
+fn a_two_part_message_with_an_unanswerable_part_goes_to_a_person() {
+    // Both parts answerable: both answered. One part the knowledge does not
+    // cover: escalated rather than half answered with the other part dropped.
+    let dir = scratch("two-part");
+    let file = dir.join("q.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            "{\"id\":\"both\",\"channel\":\"webchat\",\"message\":\"Do you have vegan options? And do you sell gift cards?\",\"expect\":{\"action\":\"answer\",\"source\":[\"faq.md#do-you-have-vegan-options\",\"faq.md#do-you-sell-gift-cards\"]}}\n",
+            "{\"id\":\"half\",\"channel\":\"webchat\",\"message\":\"Do you have vegan options? Also, can you repair the brakes on my car?\",\"expect\":{\"action\":\"escalate\"}}\n",
+        ),
+    )
+    .unwrap();
+    let details = dir.join("details.jsonl");
+    let report = eval_json(
+        "knowledge",
+        file.to_str().unwrap(),
+        &["--details", details.to_str().unwrap()],
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&details)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let both = &lines[0];
+    assert_eq!(both["action"], "answer", "{both}");
+    let sources: Vec<&str> = both["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        sources.contains(&"faq.md#do-you-have-vegan-options"),
+        "{both}"
+    );
+    assert!(sources.contains(&"faq.md#do-you-sell-gift-cards"), "{both}");
+    assert_eq!(both["joined"], true, "{both}");
+    let half = &lines[1];
+    assert_eq!(half["action"], "escalate", "{half}");
+    assert_eq!(report["escalation_recall"], 1.0, "{report}");
+}
+
+#[test]
+fn eval_breaks_answers_down_by_source_kind_without_changing_the_contract_fields() {
+    let report = eval_json("knowledge", "eval/bakery.jsonl", &["--limit", "40"]);
+    assert_eq!(report["policy"], "owner", "{report}");
+    let kinds = report["by_source_kind"].as_object().unwrap();
+    assert!(kinds.contains_key("faq"), "{report}");
+    let answered: u64 = ["faq", "menu_item", "section", "business"]
+        .iter()
+        .filter_map(|k| kinds.get(*k))
+        .map(|row| row["answered"].as_u64().unwrap())
+        .sum();
+    let details_answered = report["answer_accuracy"].as_f64().is_some();
+    assert!(answered > 0 && details_answered, "{report}");
+    // Owner's text sent: its column equals the sent reply's, nothing generated.
+    for row in kinds.values() {
+        assert_eq!(row["mentions_ok"], row["owner_text_mentions_ok"], "{row}");
+        assert_eq!(row["generation_runs"], 0, "{row}");
+        assert!(row["generate_ms"].is_null(), "{row}");
+    }
+    assert!(report["stage_latency_ms"]["generate"].is_null(), "{report}");
+    assert!(report["latency_ms"]["p95"].as_f64().is_some());
+}
