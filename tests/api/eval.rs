@@ -79,14 +79,43 @@ fn a_broken_question_file_names_its_line() {
 
 #[test]
 fn generated_replies_on_real_model_output_are_grounded() {
-    // The real GGUF writes the replies; the verifier must let nothing ungrounded through.
+    // The real GGUF writes every answer (`--policy always`); the verifier must let
+    // nothing ungrounded through. (Timings are figures, not asserts: BENCHMARKS.md.)
     let report = eval_json(
         "knowledge",
         "eval/bakery.jsonl",
-        &["--generate", "--limit", "6"],
+        &["--generate", "--policy", "always", "--limit", "6"],
     );
     assert_eq!(report["questions"], 6);
+    assert_eq!(report["policy"], "always", "{report}");
     assert_eq!(report["ungrounded_replies"], 0, "{report}");
+    let generate = &report["stage_latency_ms"]["generate"];
+    assert!(generate["p50"].as_f64().is_some(), "{report}");
+    let runs: u64 = report["by_source_kind"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(kind, _)| kind.as_str() != "joined")
+        .map(|(_, row)| row["generation_runs"].as_u64().unwrap())
+        .sum();
+    assert!(runs >= 1, "{report}");
+}
+
+#[test]
+fn the_policy_flag_needs_the_generator() {
+    let output = frontdesk(&[
+        "eval",
+        "--questions",
+        "eval/bakery.jsonl",
+        "--policy",
+        "always",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--generate"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
