@@ -120,7 +120,21 @@ pub enum ModelsAction {
 #[derive(Debug, Subcommand)]
 pub enum BenchWhat {
     /// Prompt and decode tokens/s of the generator (candle), requantized vs as shipped.
-    Generate,
+    Generate {
+        /// Thread counts to measure, one process each.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
+        /// Skip the llama.cpp peer (llama-cpp-python) even if it is installed.
+        #[arg(long)]
+        no_peer: bool,
+        /// Also measure end-to-end `ask` latency over these questions.
+        #[arg(long)]
+        questions: Option<PathBuf>,
+        /// Measure at this process's thread count only and print JSON (what the
+        /// parent run starts once per thread count).
+        #[arg(long, hide = true)]
+        one_process: bool,
+    },
     /// Query latency (sample + generated 10,000 entries), embedding throughput, cold build.
     Retrieval {
         /// Entries in the generated knowledge base.

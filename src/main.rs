@@ -217,11 +217,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
-            what: BenchWhat::Generate,
+            what:
+                BenchWhat::Generate {
+                    threads,
+                    no_peer,
+                    questions,
+                    one_process,
+                },
         } => {
-            let report =
-                frontdesk::inference::generator::bench_generate(&paths.models, &paths.cache_dir())?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            if one_process {
+                let report = frontdesk::inference::generator::bench_generate(&paths.models)?;
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                frontdesk::bench::generate(&paths, &threads, !no_peer, questions.as_deref())?;
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

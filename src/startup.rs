@@ -57,7 +57,7 @@ pub fn load_writer(
     paths: &Paths,
     embedder: Arc<Embedder>,
 ) -> Result<crate::assistant::generate::GroundedWriter, StartupError> {
-    let generator = crate::inference::load_generator(&paths.models, &paths.cache_dir())?;
+    let generator = crate::inference::load_generator(&paths.models)?;
     Ok(crate::assistant::generate::GroundedWriter::new(
         Arc::new(generator),
         embedder,

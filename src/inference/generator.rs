@@ -1,15 +1,13 @@
 //! Text generation with a llama-family GGUF model (SmolLM2-135M-Instruct by default)
-//! through candle's `quantized_llama`: the tokenizer rebuilt from the GGUF metadata,
+//! through our CPU decoder ([`super::llama`], on candle's quantized kernels): the tokenizer rebuilt from the GGUF metadata,
 //! ChatML prompts, greedy or seeded sampling, streaming of decoded text, and stops
 //! on end-of-turn, a token budget or a deadline.
 //!
-//! Loading happens once. candle multiplies Q4_1/Q5_0/Q5_1 weights without SIMD, so
-//! such tensors are requantized to Q8_0 at load and the result is kept as a GGUF in
-//! the cache folder, named by the source file's sha256, for the next start.
+//! Loading happens once. Q4_1 and Q8_0 weights are used as shipped (our kernels
+//! run both with SIMD); other quantizations are converted to 8 bits at load.
 //!
 //! A [`Generator`] is shared by reference between threads: the weights are
-//! immutable and every call works on its own clone of the model (the clone shares
-//! the weight buffers; only the KV cache is per call). The KV cache of a system
+//! immutable and every call has its own KV cache. The KV cache of a system
 //! prompt is kept in a small cache, so calls with the same system block only run
 //! the tokens after it.
 //!
@@ -17,16 +15,15 @@
 //! This module never changes the process environment (candle sizes its thread
 //! pool from `RAYON_NUM_THREADS` / `CANDLE_NUM_THREADS`, which the binary owns).
 
-use super::models::{sha256_of, ModelError};
+use super::llama::{KvCache, Llama};
+use super::models::ModelError;
 use candle_core::quantized::gguf_file::{self, Content, Value};
-use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::LogitsProcessor;
-use candle_transformers::models::quantized_llama::{self, ModelWeights};
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::io::{BufReader, Cursor, Read, Seek};
-use std::path::{Path, PathBuf};
+use std::io::BufReader;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokenizers::decoders::byte_level::ByteLevel;
@@ -43,10 +40,6 @@ const PREFILL_CHUNK: usize = 256;
 /// `layers × 2 × kv_width × 4` bytes per token: 46 KB per token for SmolLM2-135M,
 /// so four 300-token system prompts hold about 55 MB.
 const PREFIX_CACHE_ENTRIES: usize = 4;
-/// Bumped when the layout of the requantized cache file changes.
-const REQUANTIZED_FORMAT: u32 = 1;
-const CACHE_SOURCE_KEY: &str = "frontdesk.requantized_from_sha256";
-const CACHE_FORMAT_KEY: &str = "frontdesk.requantized_format";
 
 fn generator_error(what: &str, error: impl std::fmt::Display) -> ModelError {
     ModelError::Load(format!("generator: {what}: {error}"))
@@ -123,40 +116,10 @@ pub struct Generation {
     pub stop: StopReason,
 }
 
-/// How [`Generator::load`] treats the GGUF.
-#[derive(Debug, Clone)]
-pub struct LoadOptions {
-    /// Requantize tensors that candle multiplies without SIMD (Q4_1, Q5_0, Q5_1)
-    /// to Q8_0: about 4× faster prompts and 3× faster decoding on AVX2.
-    pub requantize: bool,
-    /// Where the requantized GGUF is kept between starts; `None` requantizes in
-    /// memory every time.
-    pub cache_dir: Option<PathBuf>,
-    /// sha256 of the GGUF when already known (the manifest lists it); computed
-    /// when a cache file name needs it and this is `None`.
-    pub source_sha256: Option<String>,
-}
-
-/// What loading cost and where the weights came from.
+/// What loading cost.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
     pub load_ms: f64,
-    /// Tensors converted to Q8_0 (0 when loaded as shipped or from the cache).
-    pub requantized_tensors: usize,
-    pub cache: CacheUse,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CacheUse {
-    /// Nothing to requantize, requantization off, or no cache folder given.
-    NotUsed,
-    /// The requantized file was read from the cache.
-    Hit,
-    /// Requantized now and written to the cache for the next start.
-    Written,
-    /// Requantized now; the cache file could not be written (the reason).
-    WriteFailed(String),
 }
 
 /// The prompt format the model was trained with, read from its chat template.
@@ -169,13 +132,16 @@ enum ChatFormat {
 struct PrefixEntry {
     system: String,
     tokens: Vec<u32>,
-    model: ModelWeights,
+    cache: KvCache,
 }
 
+/// Longest context any model gets, whatever it was trained for: the KV cache of
+/// one call costs `layers × 2 × kv_width × 4` bytes per token.
+const MAX_CONTEXT: usize = 4096;
+
 pub struct Generator {
-    /// The weights with an empty KV cache. Never run directly: each call runs a
-    /// clone, which shares the weight buffers (they are reference-counted).
-    pristine: ModelWeights,
+    /// The weights, shared by every call; each call has its own [`KvCache`].
+    model: Llama,
     tokenizer: Tokenizer,
     chat_format: ChatFormat,
     /// Literal text of every special token, removed from prompt content so that
@@ -201,12 +167,8 @@ struct CallOptions {
 
 impl Generator {
     /// Loads a llama-family GGUF: tokenizer and chat template from its metadata,
-    /// then the weights (requantized per `options`).
-    pub fn load(
-        gguf_path: &Path,
-        options: &LoadOptions,
-        fingerprint: &str,
-    ) -> Result<Generator, ModelError> {
+    /// then the weights.
+    pub fn load(gguf_path: &Path, fingerprint: &str) -> Result<Generator, ModelError> {
         let started = Instant::now();
         let mut reader = open_gguf(gguf_path)?;
         let content = Content::read(&mut reader)
@@ -229,24 +191,11 @@ impl Generator {
             .get("llama.context_length")
             .and_then(integer)
             .unwrap_or(2048) as usize;
-        // quantized_llama precomputes rotary embeddings for MAX_SEQ_LEN positions.
-        let context_tokens = trained_context.min(quantized_llama::MAX_SEQ_LEN);
+        let context_tokens = trained_context.min(MAX_CONTEXT);
 
-        let device = Device::Cpu;
-        let slow_tensors = content
-            .tensor_infos
-            .iter()
-            .filter(|(_, info)| needs_requantizing(info.ggml_dtype, info.shape.rank()))
-            .count();
-        let (pristine, requantized_tensors, cache) = if !options.requantize || slow_tensors == 0 {
-            let model = ModelWeights::from_gguf(content, &mut reader, &device)
-                .map_err(|e| generator_error("weights", e))?;
-            (model, 0, CacheUse::NotUsed)
-        } else {
-            load_requantized(gguf_path, content, &mut reader, options, &device)?
-        };
+        let model = Llama::from_gguf(&content, &mut reader, context_tokens)?;
         Ok(Generator {
-            pristine,
+            model,
             tokenizer,
             chat_format,
             special_tokens,
@@ -256,8 +205,6 @@ impl Generator {
             fingerprint: fingerprint.to_string(),
             load_report: LoadReport {
                 load_ms: started.elapsed().as_secs_f64() * 1000.0,
-                requantized_tensors,
-                cache,
             },
         })
     }
@@ -362,12 +309,12 @@ impl Generator {
             return Ok(generation);
         }
 
-        let (mut model, reused) = if options.reuse_prefix {
-            self.model_after_prefix(system, &prompt_ids)?
+        let (mut cache, reused) = if options.reuse_prefix {
+            self.cache_after_prefix(system, &prompt_ids)?
         } else {
-            (self.pristine.clone(), 0)
+            (self.model.new_cache(), 0)
         };
-        let mut logits = prefill(&mut model, &prompt_ids[reused..], reused)?;
+        let mut logits = self.prefill(&mut cache, &prompt_ids[reused..])?;
         generation.reused_prompt_tokens = reused;
         generation.prompt_ms = started.elapsed().as_secs_f64() * 1000.0;
 
@@ -397,8 +344,7 @@ impl Generator {
             if started.elapsed() >= limits.deadline {
                 break StopReason::Deadline;
             }
-            let position = prompt_ids.len() + generated.len() - 1;
-            logits = forward(&mut model, &[next], position)?;
+            logits = self.forward(&mut cache, &[next])?;
         };
         // The stream holds back bytes that do not form a whole character yet; the
         // full decode says what, if anything, they became.
@@ -417,41 +363,41 @@ impl Generator {
         Ok(generation)
     }
 
-    /// A clone of the model whose KV cache already holds the system block of
-    /// `prompt_ids`, and the number of tokens it covers (0 when none fits).
-    fn model_after_prefix(
+    /// A KV cache that already holds the system block of `prompt_ids`, and the
+    /// number of tokens it covers (0 when none fits).
+    fn cache_after_prefix(
         &self,
         system: &str,
         prompt_ids: &[u32],
-    ) -> Result<(ModelWeights, usize), ModelError> {
-        let (tokens, model) = match self.cached_prefix(system) {
+    ) -> Result<(KvCache, usize), ModelError> {
+        let (tokens, cache) = match self.cached_prefix(system) {
             Some(found) => found,
             None => self.compute_prefix(system)?,
         };
         // At least one prompt token must run so that there are logits to sample.
         if tokens.len() < prompt_ids.len() && prompt_ids.starts_with(&tokens) {
-            Ok((model, tokens.len()))
+            Ok((cache, tokens.len()))
         } else {
-            Ok((self.pristine.clone(), 0))
+            Ok((self.model.new_cache(), 0))
         }
     }
 
-    fn cached_prefix(&self, system: &str) -> Option<(Vec<u32>, ModelWeights)> {
+    fn cached_prefix(&self, system: &str) -> Option<(Vec<u32>, KvCache)> {
         let mut prefixes = self.prefixes.lock().unwrap_or_else(|p| p.into_inner());
         let position = prefixes.iter().position(|e| e.system == system)?;
         let entry = prefixes.remove(position)?;
-        let found = (entry.tokens.clone(), entry.model.clone());
+        let found = (entry.tokens.clone(), entry.cache.clone());
         prefixes.push_back(entry);
         Some(found)
     }
 
-    fn compute_prefix(&self, system: &str) -> Result<(Vec<u32>, ModelWeights), ModelError> {
+    fn compute_prefix(&self, system: &str) -> Result<(Vec<u32>, KvCache), ModelError> {
         let block = match self.chat_format {
             ChatFormat::ChatMl => chatml_system_block(&self.clean(system)),
         };
         let tokens = self.encode(&block)?;
-        let mut model = self.pristine.clone();
-        prefill(&mut model, &tokens, 0)?;
+        let mut cache = self.model.new_cache();
+        self.prefill(&mut cache, &tokens)?;
         let mut prefixes = self.prefixes.lock().unwrap_or_else(|p| p.into_inner());
         prefixes.retain(|e| e.system != system);
         if prefixes.len() >= PREFIX_CACHE_ENTRIES {
@@ -460,36 +406,27 @@ impl Generator {
         prefixes.push_back(PrefixEntry {
             system: system.to_string(),
             tokens: tokens.clone(),
-            model: model.clone(),
+            cache: cache.clone(),
         });
-        Ok((tokens, model))
+        Ok((tokens, cache))
     }
-}
 
-fn forward(
-    model: &mut ModelWeights,
-    tokens: &[u32],
-    position: usize,
-) -> Result<Tensor, ModelError> {
-    let mut run = || -> candle_core::Result<Tensor> {
-        let input = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
-        model.forward(&input, position)?.squeeze(0)
-    };
-    run().map_err(|e| generator_error("forward", e))
-}
-
-/// Runs `tokens` (starting at `position`) through the model in chunks and returns
-/// the logits after the last one.
-fn prefill(
-    model: &mut ModelWeights,
-    tokens: &[u32],
-    position: usize,
-) -> Result<Tensor, ModelError> {
-    let mut logits = None;
-    for (index, chunk) in tokens.chunks(PREFILL_CHUNK).enumerate() {
-        logits = Some(forward(model, chunk, position + index * PREFILL_CHUNK)?);
+    /// Logits after `tokens`, as a tensor for the sampler.
+    fn forward(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<Tensor, ModelError> {
+        let logits = self.model.forward(cache, tokens)?;
+        let count = logits.len();
+        Tensor::from_vec(logits, count, &Device::Cpu).map_err(|e| generator_error("logits", e))
     }
-    logits.ok_or_else(|| generator_error("prompt", "no tokens to process"))
+
+    /// Runs `tokens` through the model in chunks and returns the logits after
+    /// the last one.
+    fn prefill(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<Tensor, ModelError> {
+        let mut logits = None;
+        for chunk in tokens.chunks(PREFILL_CHUNK) {
+            logits = Some(self.forward(cache, chunk)?);
+        }
+        logits.ok_or_else(|| generator_error("prompt", "no tokens to process"))
+    }
 }
 
 fn chatml_block(role: &str, content: &str) -> String {
@@ -544,7 +481,7 @@ fn metadata_strings<'a>(content: &'a Content, key: &str) -> Result<Vec<&'a str>,
 }
 
 /// Any integer metadata value (writers differ on the width and signedness).
-fn integer(value: &Value) -> Option<u64> {
+pub(super) fn integer(value: &Value) -> Option<u64> {
     match *value {
         Value::U8(v) => Some(v.into()),
         Value::U16(v) => Some(v.into()),
@@ -674,177 +611,41 @@ fn stop_tokens(content: &Content, tokenizer: &Tokenizer) -> Result<Vec<u32>, Mod
     Ok(stops)
 }
 
-/// Quantized types that candle 0.11 multiplies with scalar code only.
-fn needs_requantizing(dtype: GgmlDType, rank: usize) -> bool {
-    rank >= 2 && matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
-}
-
-/// Loads the model with its slow tensors as Q8_0: from the cache when a valid
-/// file is there, else by requantizing now (and writing the cache when asked).
-fn load_requantized(
-    source: &Path,
-    content: Content,
-    reader: &mut BufReader<std::fs::File>,
-    options: &LoadOptions,
-    device: &Device,
-) -> Result<(ModelWeights, usize, CacheUse), ModelError> {
-    let cache_path = match &options.cache_dir {
-        None => None,
-        Some(dir) => {
-            let sha256 = match &options.source_sha256 {
-                Some(known) => known.clone(),
-                None => sha256_of(source).map_err(|e| generator_error("sha256", e))?,
-            };
-            Some((dir.join(format!("requantized-{sha256}-q8_0.gguf")), sha256))
-        }
-    };
-    if let Some((path, sha256)) = &cache_path {
-        if let Some(model) = load_cached(path, sha256, device) {
-            return Ok((model, 0, CacheUse::Hit));
-        }
-    }
-
-    let sha256 = cache_path
-        .as_ref()
-        .map(|(_, sha)| sha.as_str())
-        .unwrap_or("");
-    let (bytes, requantized) = requantized_gguf(&content, reader, sha256, device)?;
-    drop(content);
-    let cache = match &cache_path {
-        None => CacheUse::NotUsed,
-        Some((path, sha256)) => match write_atomically(path, &bytes) {
-            Ok(()) => {
-                // Reading the file back keeps one copy of the weights in memory
-                // instead of two, and proves the cache loads.
-                drop(bytes);
-                return match load_cached(path, sha256, device) {
-                    Some(model) => Ok((model, requantized, CacheUse::Written)),
-                    None => Err(generator_error(
-                        &path.display().to_string(),
-                        "the requantized file just written does not load",
-                    )),
-                };
-            }
-            Err(e) => CacheUse::WriteFailed(format!("{}: {e}", path.display())),
-        },
-    };
-    let mut cursor = Cursor::new(bytes);
-    let content = Content::read(&mut cursor).map_err(|e| generator_error("requantized", e))?;
-    let model = ModelWeights::from_gguf(content, &mut cursor, device)
-        .map_err(|e| generator_error("requantized weights", e))?;
-    Ok((model, requantized, cache))
-}
-
-/// The cached file, if it is there, says it was made from `sha256` in the current
-/// format, and loads. Anything else means "requantize again".
-fn load_cached(path: &Path, sha256: &str, device: &Device) -> Option<ModelWeights> {
-    let mut reader = open_gguf(path).ok()?;
-    let content = Content::read(&mut reader).ok()?;
-    let source = content.metadata.get(CACHE_SOURCE_KEY)?.to_string().ok()?;
-    let format = content.metadata.get(CACHE_FORMAT_KEY).and_then(integer)?;
-    if source != sha256 || format != u64::from(REQUANTIZED_FORMAT) {
-        return None;
-    }
-    ModelWeights::from_gguf(content, &mut reader, device).ok()
-}
-
-/// A complete GGUF (in memory) with the same metadata and tensors, the slow
-/// ones converted to Q8_0, and the number converted.
-fn requantized_gguf<R: Read + Seek>(
-    content: &Content,
-    reader: &mut R,
-    source_sha256: &str,
-    device: &Device,
-) -> Result<(Vec<u8>, usize), ModelError> {
-    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
-    names.sort();
-    let mut tensors = Vec::with_capacity(names.len());
-    let mut requantized = 0;
-    for name in names {
-        let tensor = content
-            .tensor(reader, name, device)
-            .map_err(|e| generator_error(name, e))?;
-        let tensor = if needs_requantizing(tensor.dtype(), tensor.shape().rank()) {
-            requantized += 1;
-            let convert = || QTensor::quantize(&tensor.dequantize(device)?, GgmlDType::Q8_0);
-            convert().map_err(|e| generator_error(name, e))?
-        } else {
-            tensor
-        };
-        tensors.push((name.as_str(), tensor));
-    }
-    let source_value = Value::String(source_sha256.to_string());
-    let format_value = Value::U32(REQUANTIZED_FORMAT);
-    // `gguf_file::write` aligns tensor data to 32 bytes whatever the source said.
-    let mut metadata: Vec<(&str, &Value)> = content
-        .metadata
-        .iter()
-        .filter(|(key, _)| {
-            !matches!(
-                key.as_str(),
-                "general.alignment" | CACHE_SOURCE_KEY | CACHE_FORMAT_KEY
-            )
-        })
-        .map(|(key, value)| (key.as_str(), value))
-        .collect();
-    metadata.sort_by_key(|(key, _)| *key);
-    metadata.push((CACHE_SOURCE_KEY, &source_value));
-    metadata.push((CACHE_FORMAT_KEY, &format_value));
-    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
-    let mut bytes = Cursor::new(Vec::new());
-    gguf_file::write(&mut bytes, &metadata, &tensor_refs)
-        .map_err(|e| generator_error("writing requantized GGUF", e))?;
-    Ok((bytes.into_inner(), requantized))
-}
-
-/// Writes under a unique temporary name, then renames: readers (another process
-/// starting at the same time) see the whole file or none.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let staging = path.with_extension(format!("partial-{}", std::process::id()));
-    std::fs::write(&staging, bytes)?;
-    std::fs::rename(&staging, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&staging);
-    })
-}
-
-/// Prompt speed and decode speed of one configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Speed {
     pub prompt_tokens_per_s: f64,
     pub decode_tokens_per_s: f64,
 }
 
-/// Reuse of a system prompt's KV cache, on the requantized model.
 #[derive(Debug, Clone, Serialize)]
 pub struct PrefixReuse {
     pub system_tokens: usize,
-    /// Prompt processing without the cache.
     pub full_prompt_ms: f64,
-    /// Prompt processing when the system block's KV cache is reused.
     pub reused_prompt_ms: f64,
 }
 
-/// What `frontdesk bench generate` prints.
+/// `frontdesk bench generate` at the current thread count (one process runs one
+/// thread count: candle sizes its pool once).
 #[derive(Debug, Clone, Serialize)]
 pub struct GenerateBench {
     pub threads: usize,
     pub prompt_tokens: usize,
     pub generated_tokens: usize,
-    /// Loading the GGUF as shipped (no requantization).
-    pub load_as_shipped_ms: f64,
-    /// Loading with requantization done in memory (no cache).
-    pub load_requantize_ms: f64,
-    /// Loading the requantized file from the cache.
-    pub load_cached_ms: f64,
-    pub as_shipped: Speed,
-    pub requantized: Speed,
+    pub load_ms: f64,
+    /// Our decoder ([`super::llama`]) on the weights as shipped.
+    pub frontdesk: Speed,
+    /// candle's own `quantized_llama` on the same file and prompt ids.
+    pub candle_as_shipped: Speed,
+    /// The same, with the Q4_1 weights converted to Q8_0 first.
+    pub candle_q8_0: Speed,
+    /// How many of the greedy tokens agree with candle's, from the first on.
+    pub same_tokens_as_candle: usize,
+    pub same_tokens_as_candle_q8_0: usize,
     pub prefix_reuse: PrefixReuse,
+    /// Peak resident memory after our decoder ran (before the peers), in MB.
+    pub peak_rss_mb: Option<f64>,
 }
 
-/// The bench prompt; `bench/peer_generate.py` sends the same text to llama.cpp.
 pub const BENCH_SYSTEM: &str = "You are the assistant of Crumb & Co, a small bakery. \
 Answer in one or two short sentences, using only these facts.\n\
 - We open at 7am and close at 6pm, Monday to Saturday. Closed on Sundays.\n\
@@ -854,17 +655,102 @@ Answer in one or two short sentences, using only these facts.\n\
 - All breads are baked with organic flour. We have no gluten-free bread.";
 pub const BENCH_QUESTION: &str = "Hi! Do you deliver, and how much is a birthday cake?";
 const BENCH_DECODE_TOKENS: usize = 64;
+const BENCH_ROUNDS: usize = 2;
 
-/// Measures load times, prompt and decode speed as shipped and requantized, and
-/// the gain of reusing the system prompt's KV cache, at candle's current thread
-/// count. Writes the requantized cache file into `cache_dir` if it is missing.
-pub fn bench_generate(models_dir: &Path, cache_dir: &Path) -> Result<GenerateBench, ModelError> {
-    let (gguf, sha256) = super::resolve_generator_file(models_dir)?;
-    let options = |requantize: bool, cache: bool| LoadOptions {
-        requantize,
-        cache_dir: cache.then(|| cache_dir.to_path_buf()),
-        source_sha256: Some(sha256.clone()),
+fn speed(prompt_tokens: usize, prompt_ms: f64, generated: usize, decode_ms: f64) -> Speed {
+    Speed {
+        prompt_tokens_per_s: prompt_tokens as f64 / (prompt_ms / 1000.0),
+        // The first generated token comes from the prompt's logits.
+        decode_tokens_per_s: generated.saturating_sub(1) as f64 / (decode_ms / 1000.0),
+    }
+}
+
+fn faster(a: &Speed, b: &Speed) -> bool {
+    1.0 / a.prompt_tokens_per_s + 1.0 / a.decode_tokens_per_s
+        < 1.0 / b.prompt_tokens_per_s + 1.0 / b.decode_tokens_per_s
+}
+
+/// Peak resident set size of this process (VmHWM), in MB.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// candle's `quantized_llama` on `prompt`, greedy, `BENCH_DECODE_TOKENS` tokens:
+/// the speed and the tokens, best of `BENCH_ROUNDS`. With `to_q8_0`, the Q4_1
+/// tensors are converted to Q8_0 first (what frontdesk ran before its own
+/// decoder: candle multiplies Q4_1 without SIMD).
+fn candle_reference(
+    gguf: &Path,
+    prompt: &[u32],
+    to_q8_0: bool,
+) -> Result<(Speed, Vec<u32>), ModelError> {
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_transformers::models::quantized_llama::ModelWeights;
+    let device = Device::Cpu;
+    let load = || -> candle_core::Result<ModelWeights> {
+        let mut reader = BufReader::new(std::fs::File::open(gguf)?);
+        let content = Content::read(&mut reader)?;
+        if !to_q8_0 {
+            return ModelWeights::from_gguf(content, &mut reader, &device);
+        }
+        let mut tensors = Vec::new();
+        for name in content.tensor_infos.keys() {
+            let tensor = content.tensor(&mut reader, name, &device)?;
+            let tensor = if tensor.dtype() == GgmlDType::Q4_1 {
+                QTensor::quantize(&tensor.dequantize(&device)?, GgmlDType::Q8_0)?
+            } else {
+                tensor
+            };
+            tensors.push((name.as_str(), tensor));
+        }
+        let metadata: Vec<(&str, &Value)> = content
+            .metadata
+            .iter()
+            .filter(|(key, _)| key.as_str() != "general.alignment")
+            .map(|(key, value)| (key.as_str(), value))
+            .collect();
+        let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        gguf_file::write(&mut bytes, &metadata, &refs)?;
+        bytes.set_position(0);
+        let converted = Content::read(&mut bytes)?;
+        ModelWeights::from_gguf(converted, &mut bytes, &device)
     };
+    let run = || -> candle_core::Result<(Speed, Vec<u32>)> {
+        let pristine = load()?;
+        let mut best: Option<(Speed, Vec<u32>)> = None;
+        for _ in 0..BENCH_ROUNDS {
+            let mut model = pristine.clone();
+            let started = Instant::now();
+            let input = Tensor::new(prompt, &device)?.unsqueeze(0)?;
+            let logits = model.forward(&input, 0)?.squeeze(0)?;
+            let mut token = logits.argmax(0)?.to_scalar::<u32>()?;
+            let prompt_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let mut tokens = vec![token];
+            let started = Instant::now();
+            while tokens.len() < BENCH_DECODE_TOKENS {
+                let input = Tensor::new(&[token], &device)?.unsqueeze(0)?;
+                let position = prompt.len() + tokens.len() - 1;
+                let logits = model.forward(&input, position)?.squeeze(0)?;
+                token = logits.argmax(0)?.to_scalar::<u32>()?;
+                tokens.push(token);
+            }
+            let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let measured = speed(prompt.len(), prompt_ms, tokens.len(), decode_ms);
+            if best.as_ref().is_none_or(|(b, _)| faster(&measured, b)) {
+                best = Some((measured, tokens));
+            }
+        }
+        Ok(best.expect("at least one round"))
+    };
+    run().map_err(|e| generator_error("candle reference", e))
+}
+
+pub fn bench_generate(models_dir: &Path) -> Result<GenerateBench, ModelError> {
+    let (gguf, _) = super::resolve_generator_file(models_dir)?;
     let turns = [(ChatRole::User, BENCH_QUESTION)];
     let limits = GenerationLimits {
         max_new_tokens: BENCH_DECODE_TOKENS,
@@ -875,46 +761,27 @@ pub fn bench_generate(models_dir: &Path, cache_dir: &Path) -> Result<GenerateBen
         reuse_prefix: false,
         ignore_eos: true,
     };
-    // Best of two runs: the first also warms the allocator and the page cache.
-    let measure = |generator: &Generator| -> Result<(Speed, Generation), ModelError> {
-        let mut best: Option<(Speed, Generation)> = None;
-        for _ in 0..2 {
-            let run = generator.generate_with(BENCH_SYSTEM, &turns, &limits, &mut |_| {}, fresh)?;
-            let speed = Speed {
-                prompt_tokens_per_s: run.prompt_tokens as f64 / (run.prompt_ms / 1000.0),
-                // The first token comes from the prompt's logits; each later one
-                // costs one forward pass.
-                decode_tokens_per_s: (run.generated_tokens.saturating_sub(1)) as f64
-                    / (run.decode_ms / 1000.0),
-            };
-            let better = best.as_ref().is_none_or(|(b, _)| {
-                speed.prompt_tokens_per_s + speed.decode_tokens_per_s
-                    > b.prompt_tokens_per_s + b.decode_tokens_per_s
-            });
-            if better {
-                best = Some((speed, run));
-            }
+    let generator = Generator::load(&gguf, "bench")?;
+    let load_ms = generator.load_report.load_ms;
+
+    let mut best: Option<(Speed, Generation)> = None;
+    for _ in 0..BENCH_ROUNDS {
+        let run = generator.generate_with(BENCH_SYSTEM, &turns, &limits, &mut |_| {}, fresh)?;
+        let measured = speed(
+            run.prompt_tokens,
+            run.prompt_ms,
+            run.generated_tokens,
+            run.decode_ms,
+        );
+        if best.as_ref().is_none_or(|(b, _)| faster(&measured, b)) {
+            best = Some((measured, run));
         }
-        best.ok_or_else(|| generator_error("bench", "no run"))
-    };
-
-    let as_shipped = Generator::load(&gguf, &options(false, false), "bench")?;
-    let load_as_shipped_ms = as_shipped.load_report.load_ms;
-    let (as_shipped_speed, _) = measure(&as_shipped)?;
-    drop(as_shipped);
-
-    let in_memory = Generator::load(&gguf, &options(true, false), "bench")?;
-    let load_requantize_ms = in_memory.load_report.load_ms;
-    drop(in_memory);
-    // Once to make sure the cache file exists, then the timed load that reads it.
-    drop(Generator::load(&gguf, &options(true, true), "bench")?);
-    let generator = Generator::load(&gguf, &options(true, true), "bench")?;
-    let load_cached_ms = generator.load_report.load_ms;
-    let (requantized_speed, run) = measure(&generator)?;
+    }
+    let (frontdesk, run) = best.ok_or_else(|| generator_error("bench", "no run"))?;
 
     let system_tokens = generator.prefill_prefix(BENCH_SYSTEM)?;
     let mut reused_prompt_ms = f64::INFINITY;
-    for _ in 0..2 {
+    for _ in 0..BENCH_ROUNDS {
         let reused = CallOptions {
             reuse_prefix: true,
             ignore_eos: true,
@@ -926,21 +793,62 @@ pub fn bench_generate(models_dir: &Path, cache_dir: &Path) -> Result<GenerateBen
         let call = generator.generate_with(BENCH_SYSTEM, &turns, &limits, &mut |_| {}, reused)?;
         reused_prompt_ms = reused_prompt_ms.min(call.prompt_ms);
     }
+    let rss_ours = peak_rss_mb();
+
+    // The peers inside this process: candle's quantized_llama on the same file
+    // and prompt ids, as shipped and converted to Q8_0.
+    let prompt_ids = generator.encode(&generator.chat_prompt(BENCH_SYSTEM, &turns))?;
+    let ours = greedy_tokens(&generator, &prompt_ids, BENCH_DECODE_TOKENS)?;
+    drop(generator);
+    let (candle_q8_0, q8_tokens) = candle_reference(&gguf, &prompt_ids, true)?;
+    let (candle_as_shipped, shipped_tokens) = candle_reference(&gguf, &prompt_ids, false)?;
+    let agreeing = |other: &[u32]| ours.iter().zip(other).take_while(|(a, b)| a == b).count();
     Ok(GenerateBench {
         threads: candle_core::utils::get_num_threads(),
         prompt_tokens: run.prompt_tokens,
         generated_tokens: run.generated_tokens,
-        load_as_shipped_ms,
-        load_requantize_ms,
-        load_cached_ms,
-        as_shipped: as_shipped_speed,
-        requantized: requantized_speed,
+        load_ms,
+        frontdesk,
+        candle_as_shipped,
+        candle_q8_0,
+        same_tokens_as_candle: agreeing(&shipped_tokens),
+        same_tokens_as_candle_q8_0: agreeing(&q8_tokens),
         prefix_reuse: PrefixReuse {
             system_tokens,
             full_prompt_ms: run.prompt_ms,
             reused_prompt_ms,
         },
+        peak_rss_mb: rss_ours,
     })
+}
+
+/// Greedy token ids after `prompt`, end-of-turn ignored (for comparisons).
+pub fn greedy_tokens(
+    generator: &Generator,
+    prompt: &[u32],
+    count: usize,
+) -> Result<Vec<u32>, ModelError> {
+    let mut cache = generator.model.new_cache();
+    let mut logits = generator.model.forward(&mut cache, prompt)?;
+    let mut tokens = Vec::with_capacity(count);
+    while tokens.len() < count {
+        let next = argmax(&logits);
+        tokens.push(next);
+        if tokens.len() < count {
+            logits = generator.model.forward(&mut cache, &[next])?;
+        }
+    }
+    Ok(tokens)
+}
+
+fn argmax(values: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best as u32
 }
 
 #[cfg(test)]
@@ -974,16 +882,6 @@ mod tests {
             chatml_block("user", "When?"),
             "<|im_start|>user\nWhen?<|im_end|>\n"
         );
-    }
-
-    #[test]
-    fn only_scalar_quant_types_are_requantized() {
-        assert!(needs_requantizing(GgmlDType::Q4_1, 2));
-        assert!(needs_requantizing(GgmlDType::Q5_0, 2));
-        assert!(!needs_requantizing(GgmlDType::Q4_1, 1));
-        assert!(!needs_requantizing(GgmlDType::Q8_0, 2));
-        assert!(!needs_requantizing(GgmlDType::Q4K, 2));
-        assert!(!needs_requantizing(GgmlDType::F32, 2));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 pub mod embedder;
 pub mod generator;
+pub mod llama;
 pub mod models;
+pub mod quant;
 
 pub use embedder::Embedder;
 pub use generator::Generator;
@@ -28,9 +30,8 @@ pub fn load_embedder(models_dir: &Path) -> Result<Embedder, ModelError> {
     Embedder::load(&files, &format!("{}:{fingerprint}", spec.name))
 }
 
-/// Resolves (fetching if needed) and loads the generator model. Its slow tensors
-/// are requantized once and kept under `cache_dir` for the next start.
-pub fn load_generator(models_dir: &Path, cache_dir: &Path) -> Result<Generator, ModelError> {
+/// Resolves (fetching if needed) and loads the generator model.
+pub fn load_generator(models_dir: &Path) -> Result<Generator, ModelError> {
     let (gguf, sha256) = resolve_generator_file(models_dir)?;
     let name = gguf
         .file_stem()
@@ -38,16 +39,11 @@ pub fn load_generator(models_dir: &Path, cache_dir: &Path) -> Result<Generator, 
         .to_string_lossy()
         .to_string();
     let fingerprint = format!("{name}:{}", &sha256[..16.min(sha256.len())]);
-    let options = generator::LoadOptions {
-        requantize: true,
-        cache_dir: Some(cache_dir.to_path_buf()),
-        source_sha256: Some(sha256),
-    };
-    Generator::load(&gguf, &options, &fingerprint)
+    Generator::load(&gguf, &fingerprint)
 }
 
 /// The generator's GGUF (fetched if needed) and its sha256 from the manifest.
-fn resolve_generator_file(models_dir: &Path) -> Result<(PathBuf, String), ModelError> {
+pub fn resolve_generator_file(models_dir: &Path) -> Result<(PathBuf, String), ModelError> {
     let store = ModelStore::open(models_dir)?;
     let spec = store.spec_for_role("generator")?;
     let file = spec

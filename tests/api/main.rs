@@ -6,6 +6,7 @@ mod helpers;
 mod ask;
 mod check;
 mod crash;
+mod decoder;
 mod eval;
 mod generator;
 mod reindex;
