@@ -424,15 +424,17 @@ fn asks_something(sentence: &str) -> bool {
         "what", "whats", "what's", "when", "where", "which", "who", "why", "how", "do", "does",
         "did", "can", "could", "is", "are", "will", "would", "should", "any", "have", "has",
     ];
+    // Joining words before the question: "and can you…", "also, do you…".
+    const LEAD_INS: &[&str] = &["and", "also", "plus", "but", "so", "oh", "ok", "okay"];
     let sentence = sentence.trim();
     sentence.ends_with('?')
         || sentence
             .split_whitespace()
-            .next()
             .map(|w| {
                 w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
                     .to_lowercase()
             })
+            .find(|w| !LEAD_INS.contains(&w.as_str()))
             .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()))
 }
 
@@ -453,6 +455,7 @@ mod tests {
     #[test]
     fn question_sentences_are_told_from_context() {
         assert!(asks_something("and can you fix bike brakes"));
+        assert!(asks_something("Also, do you sell gift cards"));
         assert!(asks_something("delivery to brooklyn?"));
         assert!(asks_something("What's the price of the 8 inch one"));
         assert!(!asks_something("It's for my son's 7th birthday."));
