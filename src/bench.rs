@@ -432,9 +432,11 @@ fn generate_peer(gguf: &Path, threads: &[usize]) -> Vec<serde_json::Value> {
     }
 }
 
-/// End-to-end `ask` latency over `questions` with the generator loaded and the
-/// default answer policy: what a customer waits for, model loading excluded.
+/// End-to-end `ask` latency over `questions` with the generator loaded: with the
+/// default answer policy (what a customer waits for) and with generation for
+/// every answer (what a generated reply costs). Model loading excluded.
 fn ask_latency(paths: &Paths, questions: &Path) -> Result<(), StartupError> {
+    use crate::assistant::policy::{AnswerPolicy, PolicyName};
     let questions = crate::eval::read_questions(questions).map_err(|e| StartupError::Io {
         what: questions.display().to_string(),
         source: std::io::Error::other(e.to_string()),
@@ -443,28 +445,37 @@ fn ask_latency(paths: &Paths, questions: &Path) -> Result<(), StartupError> {
     let mut assistant =
         startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder.clone())?;
     assistant.writer = Some(startup::load_writer(paths, embedder)?);
-    let mut totals = Vec::with_capacity(questions.len());
-    let mut generated = Vec::new();
-    for question in &questions {
-        let outcome = assistant.ask(&question.message, question.channel, &question.history)?;
-        totals.push(outcome.timings.total);
-        if outcome.timings.generate > 0.0 {
-            generated.push(outcome.timings.generate);
+    for (label, policy) in [
+        ("default policy", AnswerPolicy::default()),
+        (
+            "generate every answer",
+            AnswerPolicy::named(PolicyName::Always),
+        ),
+    ] {
+        assistant.policy = policy;
+        let mut totals = Vec::with_capacity(questions.len());
+        let mut generated = Vec::new();
+        for question in &questions {
+            let outcome = assistant.ask(&question.message, question.channel, &question.history)?;
+            totals.push(outcome.timings.total);
+            if outcome.timings.generate > 0.0 {
+                generated.push(outcome.timings.generate);
+            }
         }
-    }
-    println!(
-        "\nend-to-end ask over {} questions (generator loaded, default policy): p50 {:.0} ms, p95 {:.0} ms",
-        totals.len(),
-        percentile(&mut totals, 50.0),
-        percentile(&mut totals, 95.0)
-    );
-    if !generated.is_empty() {
         println!(
-            "generation ran for {} of them: p50 {:.0} ms, p95 {:.0} ms",
-            generated.len(),
-            percentile(&mut generated, 50.0),
-            percentile(&mut generated, 95.0)
+            "\nask, {label}, {} questions: end to end p50 {:.0} ms, p95 {:.0} ms",
+            totals.len(),
+            percentile(&mut totals, 50.0),
+            percentile(&mut totals, 95.0)
         );
+        if !generated.is_empty() {
+            println!(
+                "  generation ran for {}: p50 {:.0} ms, p95 {:.0} ms",
+                generated.len(),
+                percentile(&mut generated, 50.0),
+                percentile(&mut generated, 95.0)
+            );
+        }
     }
     if let Some(rss) = crate::inference::generator::peak_rss_mb() {
         println!("peak resident memory with both models loaded: {rss:.0} MB");

@@ -104,16 +104,22 @@ impl Q8Matrix {
         let activations = Q8Rows::quantize(input, m, self.cols);
         let kernel = kernel();
         let (cols, blocks) = (self.cols, self.cols / BLOCK);
-        in_row_groups(self.rows, m, out, |first, count, i| {
-            kernel(
-                blocks,
-                count,
-                &self.quants[first * cols..(first + count) * cols],
-                &self.scales[first * blocks..(first + count) * blocks],
-                activations.quants(i, cols),
-                activations.scales(i, blocks),
-            )
-        });
+        in_row_groups(
+            self.rows,
+            m,
+            out,
+            |_, _| (),
+            |_, first, count, i| {
+                kernel(
+                    blocks,
+                    count,
+                    &self.quants[first * cols..(first + count) * cols],
+                    &self.scales[first * blocks..(first + count) * blocks],
+                    activations.quants(i, cols),
+                    activations.scales(i, blocks),
+                )
+            },
+        );
     }
 }
 
@@ -143,14 +149,16 @@ impl Q8Rows {
     }
 }
 
-/// Runs `dot(first_row, count, activation_row)` for every group of four weight
-/// rows and every activation row, over candle's thread pool, and stores the
-/// sums in `out` (`m × rows`).
-fn in_row_groups(
+/// Runs `dot(prepared, first_row, count, activation_row)` for every group of
+/// four weight rows and every activation row, over candle's thread pool, and
+/// stores the sums in `out` (`m × rows`). `prepare(first_row, count)` runs once
+/// per group, before its activation rows.
+fn in_row_groups<P>(
     rows: usize,
     m: usize,
     out: &mut [f32],
-    dot: impl Fn(usize, usize, usize) -> [f32; 4] + Sync,
+    prepare: impl Fn(usize, usize) -> P + Sync,
+    dot: impl Fn(&P, usize, usize, usize) -> [f32; 4] + Sync,
 ) {
     assert!(out.len() >= m * rows);
     let out_address = out.as_mut_ptr() as usize;
@@ -158,9 +166,10 @@ fn in_row_groups(
         for group in range {
             let first = group * 4;
             let count = (rows - first).min(4);
+            let prepared = prepare(first, count);
             // The group's weights stay in L1 while every activation row passes.
             for i in 0..m {
-                let sums = dot(first, count, i);
+                let sums = dot(&prepared, first, count, i);
                 // SAFETY: each (i, row) element of `out` is written only by the
                 // work item that owns the row's group; `out` outlives the call.
                 unsafe {
@@ -251,23 +260,84 @@ impl Q4Matrix {
     pub fn apply(&self, input: &[f32], m: usize, out: &mut [f32]) {
         let activations = Q8Rows::quantize(input, m, self.cols);
         let sums = activations.block_sums();
-        let kernel = q4_kernel();
         let (cols, blocks) = (self.cols, self.cols / BLOCK);
-        in_row_groups(self.rows, m, out, |first, count, i| {
-            let weights = Q4Rows {
-                nibbles: &self.nibbles[first * cols / 2..(first + count) * cols / 2],
-                scales: &self.scales[first * blocks..(first + count) * blocks],
-                minimums: &self.minimums[first * blocks..(first + count) * blocks],
-            };
-            kernel(
-                blocks,
-                count,
-                &weights,
-                activations.quants(i, cols),
-                activations.scales(i, blocks),
-                &sums[i * blocks..(i + 1) * blocks],
-            )
-        });
+        let rows_of = |first: usize, count: usize| Q4Rows {
+            nibbles: &self.nibbles[first * cols / 2..(first + count) * cols / 2],
+            scales: &self.scales[first * blocks..(first + count) * blocks],
+            minimums: &self.minimums[first * blocks..(first + count) * blocks],
+        };
+        if m == 1 {
+            // Decoding: each weight is read once, straight from its 4-bit codes.
+            let kernel = q4_kernel();
+            in_row_groups(
+                self.rows,
+                m,
+                out,
+                |_, _| (),
+                |_, first, count, i| {
+                    kernel(
+                        blocks,
+                        count,
+                        &rows_of(first, count),
+                        activations.quants(i, cols),
+                        activations.scales(i, blocks),
+                        &sums[i * blocks..(i + 1) * blocks],
+                    )
+                },
+            );
+            return;
+        }
+        // A prompt: each group is widened once to 8-bit codes c = q - 8 (so
+        // w = d·c + (m + 8d)) and every activation row reuses it through the
+        // 8-bit kernel, plus the minimums' share.
+        let kernel = kernel();
+        let widen = |first: usize, count: usize| {
+            let rows = rows_of(first, count);
+            let mut codes = vec![0i8; count * cols];
+            for (block, out) in rows
+                .nibbles
+                .chunks_exact(NIBBLE_BYTES)
+                .zip(codes.chunks_exact_mut(BLOCK))
+            {
+                for (j, &byte) in block.iter().enumerate() {
+                    out[j] = (byte & 0x0F) as i8 - 8;
+                    out[j + NIBBLE_BYTES] = (byte >> 4) as i8 - 8;
+                }
+            }
+            let scales: Vec<f32> = rows.scales.iter().map(|d| d.to_f32()).collect();
+            let minimums: Vec<f32> = rows
+                .minimums
+                .iter()
+                .zip(&scales)
+                .map(|(m, d)| m.to_f32() + 8.0 * d)
+                .collect();
+            (codes, scales, minimums)
+        };
+        in_row_groups(
+            self.rows,
+            m,
+            out,
+            widen,
+            |(codes, scales, minimums), _, count, i| {
+                let mut result = kernel(
+                    blocks,
+                    count,
+                    codes,
+                    scales,
+                    activations.quants(i, cols),
+                    activations.scales(i, blocks),
+                );
+                let row_sums = &sums[i * blocks..(i + 1) * blocks];
+                for (r, value) in result.iter_mut().enumerate().take(count) {
+                    *value += minimums[r * blocks..(r + 1) * blocks]
+                        .iter()
+                        .zip(row_sums)
+                        .map(|(m, s)| m * s)
+                        .sum::<f32>();
+                }
+                result
+            },
+        );
     }
 }
 
@@ -735,6 +805,94 @@ mod tests {
             );
             for r in 0..count {
                 assert!((got[r] - expected[r]).abs() < 1e-3, "{count} rows, row {r}");
+            }
+        }
+    }
+
+    /// Q4_1 bytes for `rows × cols` weights drawn from `sample`.
+    fn q4_sample(rows: usize, cols: usize) -> (Q4Matrix, Vec<f32>) {
+        let values = sample(rows, cols, 5);
+        let mut bytes = Vec::new();
+        for block in values.chunks_exact(BLOCK) {
+            let low = block.iter().fold(f32::MAX, |m, &v| m.min(v));
+            let high = block.iter().fold(f32::MIN, |m, &v| m.max(v));
+            let d = half::f16::from_f32((high - low) / 15.0);
+            let m = half::f16::from_f32(low);
+            bytes.extend(d.to_le_bytes());
+            bytes.extend(m.to_le_bytes());
+            let code = |v: f32| ((v - m.to_f32()) / d.to_f32()).round().clamp(0.0, 15.0) as u8;
+            for j in 0..NIBBLE_BYTES {
+                bytes.push(code(block[j]) | code(block[j + NIBBLE_BYTES]) << 4);
+            }
+        }
+        let matrix = Q4Matrix::from_q4_1_bytes(rows, cols, &bytes).unwrap();
+        let mut exact = vec![0f32; rows * cols];
+        for (row, out) in exact.chunks_exact_mut(cols).enumerate() {
+            matrix.row_into(row, out);
+        }
+        (matrix, exact)
+    }
+
+    #[test]
+    fn q4_products_match_the_dequantized_weights_one_row_or_many() {
+        let (rows, cols, m) = (67, 576, 37);
+        let (matrix, weights) = q4_sample(rows, cols);
+        let input = sample(m, cols, 6);
+        let mut many = vec![0f32; m * rows];
+        matrix.apply(&input, m, &mut many);
+        for i in 0..m {
+            let mut one = vec![0f32; rows];
+            matrix.apply(&input[i * cols..(i + 1) * cols], 1, &mut one);
+            for r in 0..rows {
+                let terms = (0..cols).map(|c| weights[r * cols + c] * input[i * cols + c]);
+                let exact: f32 = terms.clone().sum();
+                let size: f32 = terms.map(f32::abs).sum();
+                assert!(
+                    (one[r] - exact).abs() < 0.01 * size,
+                    "one row: {i},{r}: {} vs {exact}",
+                    one[r]
+                );
+                assert!(
+                    (many[i * rows + r] - one[r]).abs() < 1e-3 * size,
+                    "many rows: {i},{r}: {} vs {}",
+                    many[i * rows + r],
+                    one[r]
+                );
+            }
+        }
+        let mut codes = [0f32; 4];
+        #[allow(unused_mut)]
+        let mut q4_kernels: Vec<Q4Kernel> = vec![q4_plain, q4_kernel()];
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") {
+            q4_kernels.push(x86::q4_avx2);
+        }
+        let mut activations = vec![0i8; cols];
+        let mut scales = vec![0f32; cols / BLOCK];
+        quantize_into(&input[..cols], &mut activations, &mut scales);
+        let sums: Vec<f32> = Q8Rows {
+            quants: activations.clone(),
+            scales: scales.clone(),
+        }
+        .block_sums();
+        for kernel in q4_kernels {
+            let got = kernel(
+                cols / BLOCK,
+                4,
+                &Q4Rows {
+                    nibbles: &matrix.nibbles[..4 * cols / 2],
+                    scales: &matrix.scales[..4 * cols / BLOCK],
+                    minimums: &matrix.minimums[..4 * cols / BLOCK],
+                },
+                &activations,
+                &scales,
+                &sums,
+            );
+            if codes == [0.0; 4] {
+                codes = got;
+            }
+            for r in 0..4 {
+                assert!((got[r] - codes[r]).abs() < 1e-3);
             }
         }
     }
