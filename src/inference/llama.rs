@@ -55,8 +55,9 @@ impl Shape {
     }
 }
 
-/// Reads a 2-D tensor of any quantization as an 8-bit matrix (`rows` outputs
-/// by `cols` inputs).
+/// Reads a 2-D tensor (`rows` outputs by `cols` inputs): Q4_1 and Q8_0 as
+/// shipped, any other quantization converted to 8 bits (or all to f32 when
+/// `exact`).
 fn matrix_from(name: &str, tensor: &QTensor, exact: bool) -> Result<Matrix, ModelError> {
     let (rows, cols) = tensor.shape().dims2().map_err(|e| llama_error(name, e))?;
     if cols % BLOCK != 0 {
@@ -70,6 +71,12 @@ fn matrix_from(name: &str, tensor: &QTensor, exact: bool) -> Result<Matrix, Mode
         return Q4Matrix::from_q4_1_bytes(rows, cols, &bytes)
             .map(Matrix::Q4)
             .ok_or_else(|| llama_error(name, "Q4_1 data has the wrong length"));
+    }
+    if tensor.dtype() == GgmlDType::Q8_0 && !exact {
+        let bytes = tensor.data().map_err(|e| llama_error(name, e))?;
+        return Q8Matrix::from_q8_0_bytes(rows, cols, &bytes)
+            .map(Matrix::Q8)
+            .ok_or_else(|| llama_error(name, "Q8_0 data has the wrong length"));
     }
     let values = tensor
         .dequantize(&Device::Cpu)

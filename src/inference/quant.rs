@@ -63,6 +63,28 @@ impl Q8Matrix {
         }
     }
 
+    /// From the raw bytes of a GGUF Q8_0 tensor (34-byte blocks: f16 scale, 32
+    /// i8 codes), without changing a weight.
+    pub fn from_q8_0_bytes(rows: usize, cols: usize, bytes: &[u8]) -> Option<Q8Matrix> {
+        let blocks = rows * cols / BLOCK;
+        if cols % BLOCK != 0 || bytes.len() != blocks * (2 + BLOCK) {
+            return None;
+        }
+        let mut matrix = Q8Matrix {
+            rows,
+            cols,
+            quants: Vec::with_capacity(rows * cols),
+            scales: Vec::with_capacity(blocks),
+        };
+        for block in bytes.chunks_exact(2 + BLOCK) {
+            matrix
+                .scales
+                .push(half::f16::from_le_bytes([block[0], block[1]]).to_f32());
+            matrix.quants.extend(block[2..].iter().map(|&b| b as i8));
+        }
+        Some(matrix)
+    }
+
     /// One matrix whose rows are those of `parts`, in order (same width).
     pub fn stacked(parts: Vec<Q8Matrix>) -> Q8Matrix {
         let cols = parts[0].cols;
