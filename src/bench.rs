@@ -294,6 +294,7 @@ pub fn generate(
     threads: &[usize],
     with_peer: bool,
     questions: Option<&Path>,
+    generate_limit: Option<usize>,
 ) -> Result<(), StartupError> {
     let (gguf, _) = crate::inference::resolve_generator_file(&paths.models)?;
     let exe = std::env::current_exe().map_err(|source| StartupError::Io {
@@ -394,7 +395,7 @@ pub fn generate(
         println!("\nllama.cpp peer: not run (bench/peer_generate.py needs llama-cpp-python; see BENCHMARKS.md)");
     }
     if let Some(questions) = questions {
-        ask_latency(paths, questions)?;
+        ask_latency(paths, questions, generate_limit)?;
     }
     Ok(())
 }
@@ -435,7 +436,11 @@ fn generate_peer(gguf: &Path, threads: &[usize]) -> Vec<serde_json::Value> {
 /// End-to-end `ask` latency over `questions` with the generator loaded: with the
 /// default answer policy (what a customer waits for) and with generation for
 /// every answer (what a generated reply costs). Model loading excluded.
-fn ask_latency(paths: &Paths, questions: &Path) -> Result<(), StartupError> {
+fn ask_latency(
+    paths: &Paths,
+    questions: &Path,
+    generate_limit: Option<usize>,
+) -> Result<(), StartupError> {
     use crate::assistant::policy::{AnswerPolicy, PolicyName};
     let questions = crate::eval::read_questions(questions).map_err(|e| StartupError::Io {
         what: questions.display().to_string(),

@@ -130,6 +130,10 @@ pub enum BenchWhat {
         /// Also measure end-to-end `ask` latency over these questions.
         #[arg(long)]
         questions: Option<PathBuf>,
+        /// Generate replies for only the first N of those questions (a generated
+        /// reply takes seconds; the default policy runs over all of them).
+        #[arg(long)]
+        generate_limit: Option<usize>,
         /// Measure at this process's thread count only and print JSON (what the
         /// parent run starts once per thread count).
         #[arg(long, hide = true)]

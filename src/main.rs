@@ -9,7 +9,19 @@ use frontdesk::knowledge::{KnowledgeBase, Severity};
 use frontdesk::startup::{self, Paths};
 use std::process::ExitCode;
 
+/// Spins of an idle candle pool thread before it sleeps (candle's default is
+/// 25,000). Between two matrix products of one token the serial work (norms,
+/// rotations, quantizing the activations) outlasts the default, so the second
+/// thread slept and was woken ~150 times per generated token; 1,000,000 spins
+/// (tens of milliseconds) keep it awake through a generation. Measured in
+/// BENCHMARKS.md ("Generation"): decode 85 → 109 tokens/s at 2 threads.
+const POOL_SPIN_LIMIT: &str = "1000000";
+
 fn main() -> ExitCode {
+    // Before any candle call creates its thread pool; a value the user set wins.
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", POOL_SPIN_LIMIT);
+    }
     let cli = Cli::parse();
     // serve logs JSON lines (one span per message) at info; the CLI logs plain
     // warnings. Both to stderr, so stdout stays clean for --json output.
@@ -222,6 +234,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     threads,
                     no_peer,
                     questions,
+                    generate_limit,
                     one_process,
                 },
         } => {
@@ -229,7 +242,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let report = frontdesk::inference::generator::bench_generate(&paths.models)?;
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                frontdesk::bench::generate(&paths, &threads, !no_peer, questions.as_deref())?;
+                frontdesk::bench::generate(
+                    &paths,
+                    &threads,
+                    !no_peer,
+                    questions.as_deref(),
+                    generate_limit,
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }

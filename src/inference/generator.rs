@@ -655,7 +655,7 @@ Answer in one or two short sentences, using only these facts.\n\
 - All breads are baked with organic flour. We have no gluten-free bread.";
 pub const BENCH_QUESTION: &str = "Hi! Do you deliver, and how much is a birthday cake?";
 const BENCH_DECODE_TOKENS: usize = 64;
-const BENCH_ROUNDS: usize = 2;
+const BENCH_ROUNDS: usize = 3;
 
 fn speed(prompt_tokens: usize, prompt_ms: f64, generated: usize, decode_ms: f64) -> Speed {
     Speed {
