@@ -450,17 +450,18 @@ fn ask_latency(
     let mut assistant =
         startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder.clone())?;
     assistant.writer = Some(startup::load_writer(paths, embedder)?);
-    for (label, policy) in [
-        ("default policy", AnswerPolicy::default()),
+    for (label, policy, limit) in [
+        ("default policy", AnswerPolicy::default(), None),
         (
             "generate every answer",
             AnswerPolicy::named(PolicyName::Always),
+            generate_limit,
         ),
     ] {
         assistant.policy = policy;
         let mut totals = Vec::with_capacity(questions.len());
         let mut generated = Vec::new();
-        for question in &questions {
+        for question in questions.iter().take(limit.unwrap_or(usize::MAX)) {
             let outcome = assistant.ask(&question.message, question.channel, &question.history)?;
             totals.push(outcome.timings.total);
             if outcome.timings.generate > 0.0 {
