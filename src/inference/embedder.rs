@@ -111,10 +111,16 @@ impl Embedder {
     }
 }
 
-/// Dot product of two unit vectors (their cosine similarity). Eight independent
-/// partial sums let the compiler use SIMD lanes (a single running sum cannot be
-/// reordered, so it stays scalar); this is the inner loop of every search.
+/// Dot product of two unit vectors (their cosine similarity); the inner loop of
+/// every search.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    dot(a, b)
+}
+
+/// Dot product. Eight independent partial sums let the compiler use SIMD lanes
+/// (a single running sum cannot be reordered, so it stays scalar).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = a_chunks

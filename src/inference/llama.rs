@@ -20,6 +20,7 @@
 //! tests/api/decoder.rs checks the logits against candle's `quantized_llama`
 //! and against an exact f32 evaluation of the same weights.
 
+use super::embedder::dot;
 use super::quant::{Matrix, Q4Matrix, Q8Matrix, BLOCK};
 use super::ModelError;
 use candle_core::quantized::gguf_file::Content;
@@ -453,25 +454,6 @@ fn add(x: &mut [f32], y: &[f32]) {
     for (a, &b) in x.iter_mut().zip(y) {
         *a += b;
     }
-}
-
-/// Dot product in eight independent lanes, so that it vectorizes.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a8.zip(b8) {
-        for lane in 0..8 {
-            lanes[lane] += x[lane] * y[lane];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 /// Causal grouped-query attention of the `m` new queries in `qkv` over every

@@ -470,27 +470,12 @@ pub(crate) struct Q4Rows<'a> {
 type Q4Kernel = fn(usize, usize, &Q4Rows, &[i8], &[f32], &[f32]) -> [f32; 4];
 
 fn q4_kernel() -> Q4Kernel {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static CHOSEN: OnceLock<Q4Kernel> = OnceLock::new();
-        *CHOSEN.get_or_init(|| {
-            if is_x86_feature_detected!("avx512vnni")
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-            {
-                x86::q4_vnni
-            } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                x86::q4_avx2
-            } else {
-                q4_plain
-            }
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        q4_plain
+    match simd() {
+        #[cfg(target_arch = "x86_64")]
+        Simd::Vnni => x86::q4_vnni,
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => x86::q4_avx2,
+        Simd::None => q4_plain,
     }
 }
 
@@ -525,27 +510,51 @@ fn q4_plain(
 type Kernel = fn(usize, usize, &[i8], &[f32], &[i8], &[f32]) -> [f32; 4];
 
 fn kernel() -> Kernel {
+    match simd() {
+        #[cfg(target_arch = "x86_64")]
+        Simd::Vnni => x86::dot_vnni,
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => x86::dot_avx2,
+        Simd::None => dot_plain,
+    }
+}
+
+/// The instruction sets the kernels can use on this CPU.
+#[derive(Clone, Copy)]
+enum Simd {
+    /// AVX-512 VNNI (on 256-bit registers) with AVX2, FMA and F16C.
+    #[cfg(target_arch = "x86_64")]
+    Vnni,
+    /// AVX2, FMA and F16C.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    None,
+}
+
+fn simd() -> Simd {
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::OnceLock;
-        static CHOSEN: OnceLock<Kernel> = OnceLock::new();
-        *CHOSEN.get_or_init(|| {
-            if is_x86_feature_detected!("avx512vnni")
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("avx2")
+        static LEVEL: OnceLock<Simd> = OnceLock::new();
+        *LEVEL.get_or_init(|| {
+            let avx2 = is_x86_feature_detected!("avx2")
                 && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c");
+            if avx2
+                && is_x86_feature_detected!("avx512vnni")
+                && is_x86_feature_detected!("avx512vl")
             {
-                x86::dot_vnni
-            } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                x86::dot_avx2
+                Simd::Vnni
+            } else if avx2 {
+                Simd::Avx2
             } else {
-                dot_plain
+                Simd::None
             }
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        dot_plain
+        Simd::None
     }
 }
 
