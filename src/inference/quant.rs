@@ -51,7 +51,7 @@ fn quantize_into(values: &[f32], quants: &mut [i8], scales: &mut [f32]) {
 impl Q8Matrix {
     /// Quantizes a row-major `rows × cols` matrix; `cols` must be a multiple of 32.
     pub fn from_f32(rows: usize, cols: usize, values: &[f32]) -> Q8Matrix {
-        assert!(cols % BLOCK == 0 && values.len() == rows * cols);
+        assert!(cols.is_multiple_of(BLOCK) && values.len() == rows * cols);
         let mut quants = vec![0i8; rows * cols];
         let mut scales = vec![0f32; rows * cols / BLOCK];
         quantize_into(values, &mut quants, &mut scales);
@@ -67,7 +67,7 @@ impl Q8Matrix {
     /// i8 codes), without changing a weight.
     pub fn from_q8_0_bytes(rows: usize, cols: usize, bytes: &[u8]) -> Option<Q8Matrix> {
         let blocks = rows * cols / BLOCK;
-        if cols % BLOCK != 0 || bytes.len() != blocks * (2 + BLOCK) {
+        if !cols.is_multiple_of(BLOCK) || bytes.len() != blocks * (2 + BLOCK) {
             return None;
         }
         let mut matrix = Q8Matrix {
@@ -225,7 +225,7 @@ impl Q4Matrix {
     /// 16 bytes of codes), without changing a weight.
     pub fn from_q4_1_bytes(rows: usize, cols: usize, bytes: &[u8]) -> Option<Q4Matrix> {
         let blocks = rows * cols / BLOCK;
-        if cols % BLOCK != 0 || bytes.len() != blocks * (4 + NIBBLE_BYTES) {
+        if !cols.is_multiple_of(BLOCK) || bytes.len() != blocks * (4 + NIBBLE_BYTES) {
             return None;
         }
         let mut matrix = Q4Matrix {
