@@ -119,7 +119,8 @@ pub enum ModelsAction {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchWhat {
-    /// Prompt and decode tokens/s of the generator (candle), requantized vs as shipped.
+    /// Prompt and decode tokens/s of our decoder against candle and llama.cpp
+    /// (same GGUF), per thread count; optionally end-to-end `ask` latency.
     Generate {
         /// Thread counts to measure, one process each.
         #[arg(long, value_delimiter = ',', default_value = "1,2")]
