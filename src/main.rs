@@ -15,14 +15,26 @@ use std::process::ExitCode;
 /// thread slept and was woken ~150 times per generated token; 1,000,000 spins
 /// (tens of milliseconds) keep it awake through a generation. Measured in
 /// BENCHMARKS.md ("Generation"): decode 85 → 109 tokens/s at 2 threads.
+/// Only for commands that generate: elsewhere (`serve` with the owner's-text
+/// policy) a spinning pool thread would take a core from the other answer worker.
 const POOL_SPIN_LIMIT: &str = "1000000";
 
+fn generates(command: &Command) -> bool {
+    match command {
+        Command::Ask { generate, .. } | Command::Eval { generate, .. } => *generate,
+        Command::Bench {
+            what: BenchWhat::Generate { .. },
+        } => true,
+        _ => false,
+    }
+}
+
 fn main() -> ExitCode {
+    let cli = Cli::parse();
     // Before any candle call creates its thread pool; a value the user set wins.
-    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+    if generates(&cli.command) && std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
         std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", POOL_SPIN_LIMIT);
     }
-    let cli = Cli::parse();
     // serve logs JSON lines (one span per message) at info; the CLI logs plain
     // warnings. Both to stderr, so stdout stays clean for --json output.
     let filter = |default: &str| {

@@ -224,14 +224,25 @@ impl GroundedWriter {
         if !dropped.is_empty() {
             return Ok(Some(Rejection::DroppedFacts(dropped)));
         }
-        let reply_sentences: Vec<&str> = crate::text::sentences(reply)
-            .into_iter()
-            .filter(|s| s.split_whitespace().count() >= 3)
-            .collect();
         let passage_sentences: Vec<&str> = passages
             .iter()
             .flat_map(|p| crate::text::sentences(p))
             .collect();
+        // A one- or two-word sentence ("No.", "Yes!") carries no meaning an
+        // embedding can compare, yet it can flip the answer: it must open a
+        // passage sentence, or be a greeting.
+        let (reply_sentences, short): (Vec<&str>, Vec<&str>) = crate::text::sentences(reply)
+            .into_iter()
+            .partition(|s| s.split_whitespace().count() >= 3);
+        if let Some(sentence) = short
+            .iter()
+            .find(|s| !short_sentence_supported(s, &passage_sentences))
+        {
+            return Ok(Some(Rejection::UnsupportedSentence {
+                similarity: 0.0,
+                sentence: sentence.to_string(),
+            }));
+        }
         if reply_sentences.is_empty() || passage_sentences.is_empty() {
             return Ok(None);
         }
@@ -240,11 +251,16 @@ impl GroundedWriter {
         let vectors = self.embedder.embed(&texts)?;
         let (reply_vectors, passage_vectors) = vectors.split_at(reply_sentences.len());
         for (sentence, vector) in reply_sentences.iter().zip(reply_vectors) {
-            let best = passage_vectors
+            let (best_index, best) = passage_vectors
                 .iter()
                 .map(|p| cosine(vector, p))
-                .fold(f32::MIN, f32::max);
-            if best < SENTENCE_SUPPORT {
+                .enumerate()
+                .fold((0, f32::MIN), |b, (i, c)| if c > b.1 { (i, c) } else { b });
+            // Embeddings barely see "not": "we do not deliver" sits next to "we
+            // deliver". The closest passage sentence must agree on negation.
+            if best < SENTENCE_SUPPORT
+                || negated(sentence) != negated(passage_sentences[best_index])
+            {
                 return Ok(Some(Rejection::UnsupportedSentence {
                     similarity: best,
                     sentence: sentence.to_string(),
@@ -333,9 +349,61 @@ impl GroundedWriter {
     }
 }
 
+/// Lower-case words of `text`, apostrophes kept (typographic ones made plain).
+fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .replace('\u{2019}', "'")
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Whether a sentence denies or refuses something.
+fn negated(sentence: &str) -> bool {
+    const NEGATIONS: &[&str] = &[
+        "no", "not", "never", "none", "nothing", "nobody", "nowhere", "cannot", "without",
+    ];
+    words(sentence)
+        .iter()
+        .any(|w| NEGATIONS.contains(&w.as_str()) || w.ends_with("n't"))
+}
+
+/// A short reply sentence is a greeting, or the words a passage sentence opens with.
+fn short_sentence_supported(sentence: &str, passage_sentences: &[&str]) -> bool {
+    const GREETINGS: &[&str] = &["hi", "hello", "hey", "thanks", "thank", "you", "welcome"];
+    let short = words(sentence);
+    if short.is_empty() || short.iter().all(|w| GREETINGS.contains(&w.as_str())) {
+        return true;
+    }
+    passage_sentences
+        .iter()
+        .any(|p| words(p).starts_with(&short))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_no_is_not_supported_by_a_passage_that_says_yes() {
+        let passages = ["Yes.", "We deliver within 5 miles of the shop."];
+        assert!(!short_sentence_supported("No.", &passages));
+        assert!(short_sentence_supported("Yes!", &passages));
+        assert!(short_sentence_supported("Thank you!", &passages));
+        assert!(!short_sentence_supported("Sure!", &passages));
+        assert!(short_sentence_supported("We deliver.", &passages));
+    }
+
+    #[test]
+    fn negation_is_seen_in_its_usual_spellings() {
+        assert!(negated("We don't deliver on Sundays."));
+        assert!(negated("We don\u{2019}t deliver on Sundays."));
+        assert!(negated("Sorry, we have no gluten-free bread."));
+        assert!(negated("We cannot ship cakes."));
+        assert!(!negated("We deliver within 5 miles."));
+        assert!(!negated("Notes are welcome on every order."));
+    }
 
     #[test]
     fn the_system_prompt_is_fixed_per_business_and_style() {
