@@ -99,6 +99,16 @@ pub enum Command {
         #[arg(long)]
         resolve: Option<String>,
     },
+    /// Sets the owner's inbox password (read from stdin, or asked for on a terminal).
+    SetPassword {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// API tokens for tools (`Authorization: Bearer …`).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Manage the local models.
     Models {
         #[command(subcommand)]
@@ -151,5 +161,30 @@ pub enum BenchWhat {
         /// Skip the cold 300 x 30 build (minutes on 2 cores).
         #[arg(long)]
         skip_cold: bool,
+    },
+    /// Edit-to-live time of the knowledge folder: copies it to a scratch folder,
+    /// serves it with the live watcher, makes N edits and times each from the
+    /// file write to the new index being served (warm embedding cache).
+    Reload {
+        /// How many edits to time.
+        #[arg(long, default_value_t = 12)]
+        edits: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenAction {
+    /// Creates a token and prints it once, alone on the last line (only its hash is kept).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Revokes a token: it is refused from now on.
+    Revoke {
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }

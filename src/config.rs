@@ -33,6 +33,47 @@ pub struct WhatsappSettings {
     pub app_secret: Option<Secret>,
     pub verify_token: Option<Secret>,
     pub access_token: Option<Secret>,
+    /// Approved message templates, the only thing WhatsApp lets a business send
+    /// once the customer's 24-hour window has closed.
+    pub templates: Vec<WhatsappTemplate>,
+}
+
+/// One approved WhatsApp template, as registered with Meta.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappTemplate {
+    pub name: String,
+    /// The template's language code, e.g. `en_US`.
+    pub language: String,
+    /// What each `{{n}}` of the body stands for, in order (shown in the inbox).
+    #[serde(default)]
+    pub parameters: Vec<String>,
+}
+
+/// A reply the owner sends often; `{field}` in `text` is filled in before sending.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CannedReply {
+    pub title: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboxSettings {
+    pub canned: Vec<CannedReply>,
+    /// Sessions last this many days (default 14).
+    pub session_days: Option<u32>,
+}
+
+/// Where the owner is told about a new queue item while she is not looking.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// Her own phone (E.164), texted through the Twilio settings.
+    pub sms_to: Option<String>,
+    /// Her mailbox, written to through the SMTP settings.
+    pub email_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -79,6 +120,8 @@ pub struct Settings {
     pub meta: MetaSettings,
     pub twilio: TwilioSettings,
     pub email: EmailSettings,
+    pub inbox: InboxSettings,
+    pub alerts: AlertSettings,
 }
 
 impl Default for Settings {
@@ -97,6 +140,8 @@ impl Default for Settings {
             meta: MetaSettings::default(),
             twilio: TwilioSettings::default(),
             email: EmailSettings::default(),
+            inbox: InboxSettings::default(),
+            alerts: AlertSettings::default(),
         }
     }
 }
@@ -145,6 +190,8 @@ const ENVIRONMENT: &[(&str, &str, &str)] = &[
     ("FRONTDESK_EMAIL_SIGNING_KEY", "email", "signing_key"),
     ("FRONTDESK_EMAIL_SMTP_URL", "email", "smtp_url"),
     ("FRONTDESK_EMAIL_FROM", "email", "from"),
+    ("FRONTDESK_ALERTS_SMS_TO", "alerts", "sms_to"),
+    ("FRONTDESK_ALERTS_EMAIL_TO", "alerts", "email_to"),
 ];
 
 impl Settings {

@@ -2,8 +2,13 @@
 //! exponential backoff. Each reply has an idempotency key (one per inbound
 //! message), so it is written once; a send interrupted by a crash is retried
 //! when its lease expires.
+//!
+//! The row's `template` (the JSON of a [`TemplateSend`]) and `tag` become the
+//! [`OutboundMessage`]'s: a WhatsApp template, a Messenger `HUMAN_AGENT` reply.
+//! A stored template that does not parse fails the send at once (retrying
+//! cannot fix it).
 
-use crate::channels::{self, OutboundMessage, SendError};
+use crate::channels::{self, OutboundMessage, SendError, TemplateSend};
 use crate::domain::Channel;
 use crate::http::AppState;
 use crate::store::{now_ms, OutboxItem};
@@ -52,8 +57,16 @@ pub async fn run_delivery_worker(state: AppState, mut shutdown: watch::Receiver<
     }
 }
 
-async fn deliver(state: &AppState, client: &reqwest::Client, item: OutboxItem) {
-    let message = OutboundMessage {
+/// The message to send for an outbox row; an error when its stored template
+/// is not the JSON the store is meant to keep.
+pub fn outbound_message(item: &OutboxItem) -> Result<OutboundMessage, SendError> {
+    let template = match item.template.as_deref() {
+        Some(json) => Some(serde_json::from_str::<TemplateSend>(json).map_err(|err| {
+            SendError::permanent(format!("the stored template is not valid: {err}"))
+        })?),
+        None => None,
+    };
+    Ok(OutboundMessage {
         channel: item.channel,
         to: item.recipient.clone(),
         business_account: item.business_account.clone(),
@@ -61,8 +74,16 @@ async fn deliver(state: &AppState, client: &reqwest::Client, item: OutboxItem) {
         idempotency_key: item.idempotency_key.clone(),
         subject: item.subject.clone(),
         in_reply_to: item.in_reply_to.clone(),
+        template,
+        tag: item.tag.clone(),
+    })
+}
+
+async fn deliver(state: &AppState, client: &reqwest::Client, item: OutboxItem) {
+    let result = match outbound_message(&item) {
+        Ok(message) => send(state, client, &message).await,
+        Err(error) => Err(error),
     };
-    let result = send(state, client, &message).await;
     let outcome = match result {
         Ok(provider_id) => {
             state.metrics.increment(&format!(
@@ -90,6 +111,23 @@ async fn deliver(state: &AppState, client: &reqwest::Client, item: OutboxItem) {
     }
 }
 
+/// The SMTP transport of the email settings, with the send timeout.
+pub(crate) fn smtp_transport(
+    settings: &crate::config::Settings,
+) -> Result<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>, SendError> {
+    let url = settings
+        .email
+        .smtp_url
+        .as_ref()
+        .ok_or_else(|| missing("FRONTDESK_EMAIL_SMTP_URL"))?;
+    Ok(
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.expose())
+            .map_err(|e| SendError::permanent(format!("SMTP URL: {e}")))?
+            .timeout(Some(channels::SEND_TIMEOUT))
+            .build(),
+    )
+}
+
 fn missing(what: &str) -> SendError {
     SendError {
         retryable: false,
@@ -97,7 +135,9 @@ fn missing(what: &str) -> SendError {
     }
 }
 
-async fn send(
+/// Sends one message on its channel with the configured credentials (the
+/// owner alerts use it too).
+pub(crate) async fn send(
     state: &AppState,
     client: &reqwest::Client,
     message: &OutboundMessage,
@@ -155,23 +195,12 @@ async fn send(
             channels::twilio::send(client, base, sid, token.expose(), from, message).await
         }
         Channel::Email => {
-            let email = &settings.email;
-            let url = email
-                .smtp_url
-                .as_ref()
-                .ok_or_else(|| missing("FRONTDESK_EMAIL_SMTP_URL"))?;
-            let from = email
+            let from = settings
+                .email
                 .from
                 .as_deref()
                 .ok_or_else(|| missing("FRONTDESK_EMAIL_FROM"))?;
-            let transport =
-                lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.expose())
-                    .map_err(|e| SendError {
-                        retryable: false,
-                        message: format!("SMTP URL: {e}"),
-                    })?
-                    .timeout(Some(channels::SEND_TIMEOUT))
-                    .build();
+            let transport = smtp_transport(settings)?;
             let built = channels::email::build_email(from, message)?;
             channels::email::send_smtp(&transport, built).await
         }
@@ -184,6 +213,52 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item(template: Option<&str>, tag: Option<&str>) -> OutboxItem {
+        OutboxItem {
+            id: "o1".into(),
+            message_id: "m1".into(),
+            idempotency_key: "reply:m0".into(),
+            channel: Channel::Whatsapp,
+            recipient: "16505551234".into(),
+            business_account: "106540352242922".into(),
+            text: "Hi Kerry, your order is ready.".into(),
+            subject: None,
+            in_reply_to: None,
+            attempts: 1,
+            template: template.map(str::to_string),
+            tag: tag.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_stored_template_and_tag_reach_the_message() {
+        let message = outbound_message(&item(
+            Some(r#"{"name":"order_ready","language":"en_US","parameters":["Kerry"]}"#),
+            None,
+        ))
+        .unwrap();
+        assert_eq!(
+            message.template,
+            Some(TemplateSend {
+                name: "order_ready".into(),
+                language: "en_US".into(),
+                parameters: vec!["Kerry".into()],
+            })
+        );
+        assert_eq!(message.tag, None);
+
+        let tagged = outbound_message(&item(None, Some("HUMAN_AGENT"))).unwrap();
+        assert_eq!(tagged.template, None);
+        assert_eq!(tagged.tag.as_deref(), Some("HUMAN_AGENT"));
+    }
+
+    #[test]
+    fn a_broken_stored_template_fails_without_retrying() {
+        let error = outbound_message(&item(Some("{\"name\":"), None)).unwrap_err();
+        assert!(!error.retryable);
+        assert!(error.message.contains("template"), "{error}");
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

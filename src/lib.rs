@@ -21,13 +21,18 @@
 //! - [`store`] is the only place with SQL (SQLite or PostgreSQL): history, the
 //!   answer queue with leases, the outbox, the human queue.
 //! - [`pipeline`] workers claim stored messages and run the assistant;
-//!   [`delivery`] sends the outbox with retries.
+//!   [`delivery`] sends the outbox with retries; [`alerts`] texts or emails the
+//!   owner when a conversation starts needing her.
+//! - [`reload`] serves the knowledge live: the folder is watched, an edit is
+//!   checked and re-indexed off the runtime and swapped in; a broken edit keeps
+//!   the last good index serving and records its `path:line` errors.
 //! - [`config`] reads frontdesk.toml + environment; [`startup`] wires
 //!   everything (the CLI commands and `serve`'s [`startup::Application`]).
 //! - [`domain`] and [`text`] are the shared vocabulary and small text helpers.
 //!
 //! `main.rs` only parses the command line ([`cli`]) and calls into these.
 
+pub mod alerts;
 pub mod assistant;
 pub mod bench;
 pub mod channels;
@@ -41,6 +46,7 @@ pub mod index;
 pub mod inference;
 pub mod knowledge;
 pub mod pipeline;
+pub mod reload;
 pub mod startup;
 pub mod store;
 pub mod text;

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Parser;
 use frontdesk::assistant::policy::{AnswerPolicy, PolicyName};
-use frontdesk::cli::{BenchWhat, Cli, Command, ModelsAction};
+use frontdesk::cli::{BenchWhat, Cli, Command, ModelsAction, TokenAction};
 use frontdesk::knowledge::{KnowledgeBase, Severity};
 use frontdesk::startup::{self, Paths};
 use std::process::ExitCode;
@@ -91,15 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let outcome = assistant.ask(&message, channel, &[])?;
             let decision = &outcome.decision;
             if json {
-                let value = serde_json::json!({
-                    "action": decision.action,
-                    "reason": decision.reason,
-                    "confidence": (decision.confidence * 1000.0).round() / 1000.0,
-                    "reply": outcome.reply,
-                    "sources": decision.sources,
-                    "timings_ms": outcome.timings,
-                });
-                println!("{value}");
+                println!("{}", outcome.to_ask_json());
             } else {
                 match decision.reason {
                     Some(reason) => {
@@ -216,6 +208,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::SetPassword { config } => {
+            let settings = settings_for(config.as_deref(), &flags)?;
+            let password = read_password()?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                std::fs::create_dir_all(&settings.data_dir)?;
+                let store = frontdesk::store::Store::connect(&settings.database()).await?;
+                frontdesk::http::auth::set_owner_password(&store, &password).await?;
+                anyhow::Ok(())
+            })?;
+            println!("the owner's password is set; other sessions were signed out");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { action } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            match action {
+                TokenAction::Create { name, config } => {
+                    let settings = settings_for(config.as_deref(), &flags)?;
+                    let token = runtime.block_on(async move {
+                        std::fs::create_dir_all(&settings.data_dir)?;
+                        let store = frontdesk::store::Store::connect(&settings.database()).await?;
+                        anyhow::Ok(frontdesk::http::auth::create_api_token(&store, &name).await?)
+                    })?;
+                    eprintln!("keep it now: it is not shown again");
+                    println!("{token}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                TokenAction::Revoke { name, config } => {
+                    let settings = settings_for(config.as_deref(), &flags)?;
+                    let revoked = runtime.block_on(async move {
+                        let store = frontdesk::store::Store::connect(&settings.database()).await?;
+                        anyhow::Ok(store.revoke_api_token(&name).await?)
+                    })?;
+                    if revoked {
+                        println!("revoked");
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        eprintln!("no live token by that name");
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            }
+        }
         Command::Models {
             action: ModelsAction::Fetch,
         } => {
@@ -238,6 +273,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => {
             frontdesk::bench::retrieval(&paths, entries, !no_peer, !skip_cold)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what: BenchWhat::Reload { edits },
+        } => {
+            frontdesk::bench::reload(&paths, edits)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
@@ -349,4 +390,39 @@ fn check(paths: &Paths) -> ExitCode {
 /// Issues carry paths relative to the folder; show them as the user typed it.
 fn prefixed(root: &std::path::Path, line: &str) -> String {
     format!("{}", root.join(line).display())
+}
+
+/// The new password: the first line of stdin when it is piped, else asked for
+/// twice on the terminal with echo off (through `stty`, where there is one).
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let read_line = || -> anyhow::Result<String> {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    };
+    if !std::io::stdin().is_terminal() {
+        return read_line();
+    }
+    let echo = |on: bool| {
+        let _ = std::process::Command::new("stty")
+            .arg(if on { "echo" } else { "-echo" })
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    };
+    echo(false);
+    eprint!("new password: ");
+    std::io::stderr().flush()?;
+    let first = read_line();
+    eprint!("\nagain: ");
+    std::io::stderr().flush()?;
+    let second = read_line();
+    echo(true);
+    eprintln!();
+    let (first, second) = (first?, second?);
+    if second != first {
+        anyhow::bail!("the two passwords differ");
+    }
+    Ok(first)
 }

@@ -55,7 +55,8 @@ async fn answer(state: &AppState, job: Job) {
             .store
             .history(&job.conversation_id, job.created_ms, HISTORY_TURNS)
             .await?;
-        let assistant = state.assistant.clone();
+        // The index being served now: a reload swaps it for the next message.
+        let assistant = state.assistant.current();
         let (text, channel) = (job.text.clone(), job.channel);
         let outcome = tokio::task::spawn_blocking(move || assistant.ask(&text, channel, &history))
             .await

@@ -86,6 +86,8 @@ pub fn build_assistant(
 pub struct Application {
     listener: tokio::net::TcpListener,
     state: crate::http::AppState,
+    /// Sent `true` when the service stops; `state.shutdown` is its receiver.
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Application {
@@ -125,6 +127,12 @@ impl Application {
                 Arc::new(built)
             }
         };
+        // Served live: the watcher started by `run_until` reloads it on edits.
+        let assistant = Arc::new(crate::reload::LiveAssistant::new(
+            assistant,
+            settings.knowledge.clone(),
+            settings.data_dir.join("cache"),
+        ));
         let listener = tokio::net::TcpListener::bind(&settings.listen)
             .await
             .map_err(io(&format!("binding {}", settings.listen)))?;
@@ -132,6 +140,7 @@ impl Application {
             .local_addr()
             .map_err(io("reading the bound address"))?;
         let public_base = settings.public_base(&bound.to_string());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let state = crate::http::AppState {
             store,
             assistant,
@@ -144,8 +153,15 @@ impl Application {
             chat_hub: Arc::new(crate::http::webchat::ChatHub::new(
                 crate::http::webchat::WebchatConfig::from_env(),
             )),
+            // Five attempts, then one a minute.
+            login_limiter: Arc::new(crate::http::SenderLimiter::new(5.0, 1.0 / 60.0)),
+            shutdown: stopped,
         };
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            stop: Arc::new(stop),
+        })
     }
 
     pub fn address(&self) -> std::net::SocketAddr {
@@ -159,12 +175,21 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets the workers finish the
-    /// message in hand before returning.
+    /// message in hand before returning. The knowledge folder is watched
+    /// meanwhile and reloaded live after each edit.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stop = self.stop.clone();
+        let stopped = self.state.shutdown.clone();
+        if let Ok(Some(link)) =
+            crate::http::auth::setup_link(&self.state.store, &self.state.public_base).await
+        {
+            tracing::warn!(
+                "no owner password is set: open {link} to choose one (or run `frontdesk set-password`); the inbox stays closed until then"
+            );
+        }
         let mut workers = Vec::new();
         // workers = 0 makes an ingest-only replica (another process answers).
         for n in 0..self.state.settings.workers {
@@ -179,14 +204,73 @@ impl Application {
             self.state.clone(),
             stopped.clone(),
         )));
+        workers.push(tokio::spawn(crate::alerts::run_alert_worker(
+            self.state.clone(),
+            stopped.clone(),
+        )));
+        // Live knowledge: a failed watch leaves the index loaded at start serving.
+        let watcher = match crate::reload::KnowledgeWatcher::start(self.state.assistant.clone()) {
+            Ok(watcher) => Some(watcher),
+            Err(error) => {
+                tracing::warn!(
+                    folder = %self.state.settings.knowledge.display(),
+                    %error,
+                    "cannot watch the knowledge folder; edits need a restart"
+                );
+                None
+            }
+        };
+        workers.push(tokio::spawn(announce_reloads(
+            self.state.clone(),
+            stopped.clone(),
+        )));
         let router = crate::http::app(self.state.clone());
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // Stop the workers and end the event streams as soon as shutdown
+        // starts: the graceful shutdown waits for open responses to finish.
+        let signal = {
+            let stop = stop.clone();
+            async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            }
+        };
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal)
+        .await;
         let _ = stop.send(true);
+        if let Some(watcher) = watcher {
+            // Waits for a reload in hand, off the runtime.
+            let _ = tokio::task::spawn_blocking(move || watcher.stop()).await;
+        }
         for worker in workers {
             let _ = worker.await;
         }
         served
+    }
+}
+
+/// Tells the inbox about every reload attempt (good or refused) through the
+/// store's event log, so every replica's `/api/events` streams it.
+async fn announce_reloads(
+    state: crate::http::AppState,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut reloads = state.assistant.subscribe();
+    loop {
+        tokio::select! {
+            reloaded = reloads.recv() => match reloaded {
+                // Lagged: several attempts were missed; one event says "re-read".
+                Ok(_) | Err(RecvError::Lagged(_)) => {
+                    // TODO(store): `state.store.record_event("knowledge", None).await`
+                    // once src/store/events.rs has it; log a failure with tracing::warn!.
+                }
+                Err(RecvError::Closed) => return,
+            },
+            _ = stopped.changed() => return,
+        }
     }
 }

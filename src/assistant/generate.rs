@@ -85,6 +85,7 @@ impl ChannelStyle {
     }
 }
 
+#[derive(Clone)]
 pub struct GroundedWriter {
     generator: Arc<Generator>,
     embedder: Arc<Embedder>,

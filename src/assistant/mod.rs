@@ -73,6 +73,21 @@ pub struct Outcome {
     pub reply_detail: ReplyDetail,
 }
 
+impl Outcome {
+    /// The FORMATS.md §4 object (`ask --json`, `POST /api/ask`).
+    pub fn to_ask_json(&self) -> serde_json::Value {
+        let decision = &self.decision;
+        serde_json::json!({
+            "action": decision.action,
+            "reason": decision.reason,
+            "confidence": (decision.confidence * 1000.0).round() / 1000.0,
+            "reply": self.reply,
+            "sources": decision.sources,
+            "timings_ms": self.timings,
+        })
+    }
+}
+
 /// How an answer's reply was made: which entries, what the policy chose, what
 /// generation did. Empty for an escalation.
 #[derive(Debug, Clone, Default)]
@@ -122,6 +137,11 @@ impl Assistant {
             rules,
             calibration: Calibration::default(),
         }
+    }
+
+    /// The embedder this assistant queries with (a reload reuses it).
+    pub fn embedder(&self) -> &Arc<Embedder> {
+        &self.embedder
     }
 
     fn confidence(&self, hit: Option<&Hit>, unknown_share: f32) -> f32 {

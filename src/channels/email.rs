@@ -526,6 +526,8 @@ mod tests {
             idempotency_key: "reply-31".into(),
             subject: Some("Re: Birthday cake order".into()),
             in_reply_to: in_reply_to.map(str::to_string),
+            template: None,
+            tag: None,
         }
     }
 

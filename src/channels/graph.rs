@@ -62,17 +62,23 @@ pub fn verify_signature(
 }
 
 /// POSTs a JSON body to a Graph endpoint with a bearer token and returns the
-/// JSON answer of a 2xx.
+/// JSON answer of a 2xx. `refusal` sees the error `code` and `error_subcode` of
+/// a non-2xx answer first and may name it in the product's own words (a closed
+/// messaging window); otherwise [`describe_error`] does.
 pub(crate) async fn post(
     provider: &str,
     client: &reqwest::Client,
     url: &str,
     access_token: &str,
     body: &serde_json::Value,
+    refusal: impl FnOnce(i64, Option<i64>) -> Option<SendError>,
 ) -> Result<serde_json::Value, SendError> {
     let request = client.post(url).bearer_auth(access_token).json(body);
     send_for_json(provider, request, |status, answer| {
-        describe_error(provider, status, answer)
+        serde_json::from_str::<ErrorAnswer>(answer)
+            .ok()
+            .and_then(|ErrorAnswer { error }| refusal(error.code?, error.error_subcode))
+            .unwrap_or_else(|| describe_error(provider, status, answer))
     })
     .await
 }

@@ -12,6 +12,12 @@
 //! and set [`InboundMessage::is_echo`] so the bot pauses. Replies the bot sent
 //! through the Send API echo back too, with the `mid` that [`send`] returned:
 //! whoever stores messages must recognise those ids as its own and not pause.
+//!
+//! Sends are `RESPONSE`s (within 24 hours of the customer's last message) or,
+//! when [`OutboundMessage::tag`] is set, `MESSAGE_TAG` sends with that tag
+//! (`HUMAN_AGENT`: a person answering within 7 days). A send refused because the
+//! window has closed (error 10, subcode 2018278) comes back in plain words from
+//! [`window_closed`], not retried.
 
 pub use super::graph::{verify_handshake, verify_signature};
 
@@ -265,14 +271,47 @@ pub fn send_request(base_url: &str, api_version: &str, msg: &OutboundMessage) ->
         base_url.trim_end_matches('/'),
         api_version
     );
-    let body = json!({
-        "recipient": { "id": msg.to },
-        // RESPONSE: a reply within 24 hours of the customer's message, which is
-        // all this assistant ever sends.
-        "messaging_type": "RESPONSE",
-        "message": { "text": msg.text },
-    });
+    let body = match &msg.tag {
+        // A person answering after the 24-hour window, within 7 days.
+        Some(tag) => json!({
+            "recipient": { "id": msg.to },
+            "messaging_type": "MESSAGE_TAG",
+            "tag": tag,
+            "message": { "text": msg.text },
+        }),
+        // RESPONSE: a reply within 24 hours of the customer's message.
+        None => json!({
+            "recipient": { "id": msg.to },
+            "messaging_type": "RESPONSE",
+            "message": { "text": msg.text },
+        }),
+    };
     (url, body)
+}
+
+/// The Graph error code and subcode of "This message is sent outside of
+/// allowed window".
+pub const OUTSIDE_WINDOW: (i64, i64) = (10, 2018278);
+
+/// What the owner reads when Messenger or Instagram refuses a send because its
+/// window has closed: 24 hours for an ordinary reply, 7 days for a tagged one.
+pub fn window_closed(channel: Channel, tagged: bool) -> String {
+    let provider = match channel {
+        Channel::Instagram => "Instagram",
+        _ => "Messenger",
+    };
+    let (code, subcode) = OUTSIDE_WINDOW;
+    if tagged {
+        format!(
+            "{provider} refused it: more than 7 days since the customer's last message \
+             ({code}/{subcode}). Wait for the customer to write again."
+        )
+    } else {
+        format!(
+            "{provider} refused it: more than 24 hours since the customer's last message \
+             ({code}/{subcode}). Within 7 days of it, reply as a person (HUMAN_AGENT tag)."
+        )
+    }
 }
 
 /// Sends a text reply and returns its `message_id` (the mid that delivery
@@ -288,7 +327,12 @@ pub async fn send(
 ) -> Result<String, SendError> {
     let provider = msg.channel.as_str();
     let (url, body) = send_request(base_url, api_version, msg);
-    let answer = super::graph::post(provider, client, &url, page_access_token, &body).await?;
+    let refusal = |code, subcode| {
+        ((code, subcode) == (OUTSIDE_WINDOW.0, Some(OUTSIDE_WINDOW.1)))
+            .then(|| SendError::permanent(window_closed(msg.channel, msg.tag.is_some())))
+    };
+    let answer =
+        super::graph::post(provider, client, &url, page_access_token, &body, refusal).await?;
     answer["message_id"]
         .as_str()
         .map(str::to_string)
@@ -521,6 +565,8 @@ mod tests {
             idempotency_key: "reply-7".into(),
             subject: None,
             in_reply_to: None,
+            template: None,
+            tag: None,
         }
     }
 
@@ -603,6 +649,63 @@ mod tests {
         .unwrap_err();
         assert!(!error.retryable, "{error}");
         assert!(error.message.starts_with("messenger: HTTP 400"), "{error}");
+    }
+
+    #[test]
+    fn a_tagged_reply_is_a_human_agent_message_tag() {
+        let tagged = OutboundMessage {
+            tag: Some("HUMAN_AGENT".into()),
+            ..reply(Channel::Messenger)
+        };
+        let (_, body) = send_request("https://graph.facebook.com", "v21.0", &tagged);
+        assert_eq!(
+            body,
+            json!({
+                "recipient": {"id": "6945882155431234"},
+                "messaging_type": "MESSAGE_TAG",
+                "tag": "HUMAN_AGENT",
+                "message": {"text": "We're open until 18:00 today."}
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn outside_the_window_is_plain_words_and_not_retried() {
+        const REFUSED: &str = r#"{"error":{"message":"(#10) This message is sent outside of allowed window. Learn more about the new policy here: https://developers.facebook.com/docs/messenger-platform/policy-overview","type":"OAuthException","code":10,"error_subcode":2018278,"fbtrace_id":"C1"}}"#;
+        let client = test_client(Duration::from_secs(5));
+
+        let provider = fake_provider(400, REFUSED).await;
+        let error = send(
+            &client,
+            &provider.base_url,
+            "v21.0",
+            "t",
+            &reply(Channel::Messenger),
+        )
+        .await
+        .unwrap_err();
+        assert!(!error.retryable, "{error}");
+        assert_eq!(
+            error.message,
+            "Messenger refused it: more than 24 hours since the customer's last message \
+             (10/2018278). Within 7 days of it, reply as a person (HUMAN_AGENT tag)."
+        );
+
+        let provider = fake_provider(400, REFUSED).await;
+        let tagged = OutboundMessage {
+            tag: Some("HUMAN_AGENT".into()),
+            ..reply(Channel::Instagram)
+        };
+        let error = send(&client, &provider.base_url, "v21.0", "t", &tagged)
+            .await
+            .unwrap_err();
+        assert!(!error.retryable, "{error}");
+        assert!(
+            error.message.starts_with(
+                "Instagram refused it: more than 7 days since the customer's last message"
+            ),
+            "{error}"
+        );
     }
 
     #[tokio::test]

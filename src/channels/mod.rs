@@ -17,6 +17,12 @@
 //! no axum handlers. The HTTP layer reads the request, calls `verify_signature`
 //! and `parse_*`, and stores what comes back; the delivery worker calls `send`.
 //!
+//! Sends the provider refuses because its messaging window has closed
+//! (WhatsApp 131047, Twilio 63016, Messenger/Instagram 10/2018278) come back as
+//! a non-retryable [`SendError`] in plain words that say what to do instead
+//! (a WhatsApp template, a `HUMAN_AGENT` reply); the same words appear in the
+//! [`StatusUpdate`] when the refusal arrives later as a failed status.
+//!
 //! Nothing is silently dropped: a customer message that is not text (an image,
 //! a sticker, a voice note, a location, a reaction) becomes an
 //! [`InboundMessage`] whose text is a bracketed marker such as `[image]`
@@ -31,6 +37,7 @@ pub mod graph;
 pub mod meta;
 pub mod twilio;
 pub mod whatsapp;
+pub mod window;
 
 #[cfg(test)]
 mod test_support;
@@ -110,6 +117,20 @@ pub enum Inbound {
     Status(StatusUpdate),
 }
 
+/// An approved WhatsApp message template, sent instead of free text once the
+/// 24-hour customer-service window has closed. The store keeps it in the outbox
+/// row as this JSON: `{"name", "language", "parameters": ["…"]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateSend {
+    /// The template's name as approved in WhatsApp Manager.
+    pub name: String,
+    /// The language code it was approved in (`en_US`, `de`).
+    pub language: String,
+    /// The body's `{{1}}`, `{{2}}` … values, in order.
+    #[serde(default)]
+    pub parameters: Vec<String>,
+}
+
 /// A reply to send. The delivery worker builds it from the outbox row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboundMessage {
@@ -127,6 +148,15 @@ pub struct OutboundMessage {
     pub subject: Option<String>,
     /// Email only: the Message-ID being answered (`thread_ref`'s counterpart).
     pub in_reply_to: Option<String>,
+    /// WhatsApp only: send this template instead of `text` (which then only
+    /// records what the customer will read).
+    #[serde(default)]
+    pub template: Option<TemplateSend>,
+    /// Messenger and Instagram only: the message tag (`HUMAN_AGENT`) that lets a
+    /// person answer up to 7 days after the customer's last message, when the
+    /// 24-hour window has closed. `None` sends an ordinary response.
+    #[serde(default)]
+    pub tag: Option<String>,
 }
 
 /// Why a webhook was refused.

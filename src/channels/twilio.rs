@@ -11,6 +11,10 @@
 //!
 //! Inbound messages carry no timestamp, so [`parse_form`] takes the time the
 //! webhook arrived.
+//!
+//! Error 63016 (free-form text outside WhatsApp's 24-hour window, when the
+//! Twilio number is a WhatsApp sender) is reported as [`WINDOW_CLOSED`], in the
+//! send's answer (not retried) and in a `failed`/`undelivered` status callback.
 
 use super::{constant_time_eq, excerpt, retryable_status, send_for_json, ChannelError};
 use super::{DeliveryState, Inbound, InboundMessage, OutboundMessage, SendError, StatusUpdate};
@@ -25,6 +29,12 @@ pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
 
 /// The real Twilio REST API, for `FRONTDESK_TWILIO_BASE_URL`'s default.
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
+
+/// Twilio's error for a free-form WhatsApp message outside the 24-hour window.
+pub const OUTSIDE_WINDOW_CODE: i64 = 63016;
+
+/// What the owner reads when Twilio refuses a message with [`OUTSIDE_WINDOW_CODE`].
+pub const WINDOW_CLOSED: &str = "Twilio refused it: more than 24 hours since the customer's last WhatsApp message (63016). Send an approved template instead.";
 
 /// The expected `X-Twilio-Signature` for a form POST to `url`: base64 of
 /// HMAC-SHA1(auth token, url + name1 + value1 + name2 + value2 …), parameters
@@ -150,6 +160,9 @@ fn interpret(params: &[(String, String)], received_at_ms: i64) -> Result<Inbound
         let error = field("ErrorCode")
             .filter(|code| !code.is_empty() && *code != "0")
             .map(|code| {
+                if code.trim().parse() == Ok(OUTSIDE_WINDOW_CODE) {
+                    return WINDOW_CLOSED.to_string();
+                }
                 let detail = field("ErrorMessage").filter(|m| !m.is_empty());
                 let detail = detail.map(|m| format!(": {m}")).unwrap_or_default();
                 format!(
@@ -254,7 +267,17 @@ pub async fn send(
         .basic_auth(account_sid, Some(auth_token))
         .form(&form);
     let answer = send_for_json("twilio", request, |status, body| {
-        let message = match serde_json::from_str::<TwilioError>(body) {
+        let parsed = serde_json::from_str::<TwilioError>(body);
+        if matches!(
+            &parsed,
+            Ok(TwilioError {
+                code: Some(OUTSIDE_WINDOW_CODE),
+                ..
+            })
+        ) {
+            return SendError::permanent(WINDOW_CLOSED);
+        }
+        let message = match parsed {
             Ok(TwilioError { code, message }) if code.is_some() || message.is_some() => format!(
                 "twilio: HTTP {status}, error {}: {}",
                 code.unwrap_or(0),
@@ -514,6 +537,32 @@ mod tests {
     }
 
     #[test]
+    fn outside_the_whatsapp_window_is_plain_words_in_status_callbacks() {
+        for status in ["failed", "undelivered"] {
+            let body = format!(
+                "ErrorCode=63016&ErrorMessage=Failed+to+send+freeform+message+because+you+are+outside+the+allowed+window\
+                 &SmsSid=SM2&SmsStatus={status}&MessageStatus={status}&To=whatsapp%3A%2B14155550123\
+                 &MessageSid=SM2&AccountSid=AC1&From=whatsapp%3A%2B15005550006&ApiVersion=2010-04-01"
+            );
+            let (_, inbound) = parse_form(body.as_bytes(), 0).unwrap();
+            assert_eq!(
+                inbound,
+                Inbound::Status(StatusUpdate {
+                    channel: Channel::Sms,
+                    provider_message_id: "SM2".into(),
+                    state: DeliveryState::Failed,
+                    error: Some(
+                        "Twilio refused it: more than 24 hours since the customer's last \
+                         WhatsApp message (63016). Send an approved template instead."
+                            .into()
+                    ),
+                }),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
     fn malformed_forms_are_refused_with_a_reason() {
         for (body, reason) in [
             ("From=%2B1415&To=%2B1500&Body=hi", "`MessageSid`"),
@@ -546,6 +595,8 @@ mod tests {
             idempotency_key: "reply-9".into(),
             subject: None,
             in_reply_to: None,
+            template: None,
+            tag: None,
         }
     }
 
@@ -640,5 +691,20 @@ mod tests {
             error.message.contains("21211") && error.message.contains("Invalid 'To' Phone Number"),
             "{error}"
         );
+    }
+
+    #[tokio::test]
+    async fn outside_the_whatsapp_window_is_plain_words_and_not_retried() {
+        let client = test_client(Duration::from_secs(5));
+        let provider = fake_provider(
+            400,
+            r#"{"code":63016,"message":"Failed to send freeform message because you are outside the allowed window. If you are using WhatsApp, please use a Message Template.","more_info":"https://www.twilio.com/docs/errors/63016","status":400}"#,
+        )
+        .await;
+        let error = send(&client, &provider.base_url, "AC1", "t", "+1500", &reply())
+            .await
+            .unwrap_err();
+        assert!(!error.retryable, "{error}");
+        assert_eq!(error.message, WINDOW_CLOSED);
     }
 }

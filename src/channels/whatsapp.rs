@@ -8,6 +8,12 @@
 //!
 //! WhatsApp has no echo of messages the business writes in the WhatsApp
 //! Business app, so `is_echo` is always false here.
+//!
+//! Sends are free-form text, or an approved template when
+//! [`OutboundMessage::template`] is set (the only thing WhatsApp accepts more
+//! than 24 hours after the customer's last message). A text refused for that
+//! reason (error 131047, either in the send's answer or later as a `failed`
+//! status) is reported as [`WINDOW_CLOSED`]: plain words, not retried.
 
 pub use super::graph::{verify_handshake, verify_signature};
 
@@ -282,8 +288,20 @@ fn message_text(message: &Message) -> String {
     }
 }
 
-/// `131047: Re-engagement message (more than 24 hours have passed …)`.
+/// WhatsApp's error code for free-form text sent more than 24 hours after the
+/// customer's last message ("Re-engagement message").
+pub const REENGAGEMENT_CODE: i64 = 131047;
+
+/// What the owner reads when WhatsApp refuses a reply because its 24-hour
+/// customer-service window has closed.
+pub const WINDOW_CLOSED: &str = "WhatsApp refused it: more than 24 hours since the customer's last message (131047). Send an approved template instead.";
+
+/// [`WINDOW_CLOSED`] for 131047, else `131026: Message undeliverable` (with
+/// WhatsApp's details in parentheses when it gives any).
 fn describe_status_error(error: &ApiError) -> String {
+    if error.code == Some(REENGAGEMENT_CODE) {
+        return WINDOW_CLOSED.to_string();
+    }
     let code = error
         .code
         .map(|code| format!("{code}: "))
@@ -299,8 +317,9 @@ fn describe_status_error(error: &ApiError) -> String {
     }
 }
 
-/// The URL and JSON body of a text reply (the access token goes in the
-/// `Authorization` header, see [`send`]).
+/// The URL and JSON body of a reply: free-form text, or the template in
+/// `msg.template` with its parameters as the body's text values (the access
+/// token goes in the `Authorization` header, see [`send`]).
 pub fn send_request(base_url: &str, api_version: &str, msg: &OutboundMessage) -> (String, Value) {
     let url = format!(
         "{}/{}/{}/messages",
@@ -308,20 +327,43 @@ pub fn send_request(base_url: &str, api_version: &str, msg: &OutboundMessage) ->
         api_version,
         msg.business_account
     );
-    let body = json!({
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": msg.to,
-        "type": "text",
-        "text": { "preview_url": false, "body": msg.text },
-    });
+    let body = match &msg.template {
+        Some(template) => {
+            let mut fields = json!({
+                "name": template.name,
+                "language": { "code": template.language },
+            });
+            if !template.parameters.is_empty() {
+                let parameters: Vec<Value> = template
+                    .parameters
+                    .iter()
+                    .map(|text| json!({ "type": "text", "text": text }))
+                    .collect();
+                fields["components"] = json!([{ "type": "body", "parameters": parameters }]);
+            }
+            json!({
+                "messaging_product": "whatsapp",
+                "to": msg.to,
+                "type": "template",
+                "template": fields,
+            })
+        }
+        None => json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": msg.to,
+            "type": "text",
+            "text": { "preview_url": false, "body": msg.text },
+        }),
+    };
     (url, body)
 }
 
-/// Sends a text reply from `msg.business_account` (a phone_number_id) to
-/// `msg.to` (a wa_id) and returns the new message's wamid, which later status
-/// webhooks refer to. Outside the 24-hour customer-service window WhatsApp
-/// refuses free-form text (error 131047, arriving as a `failed` status).
+/// Sends a reply (text or template) from `msg.business_account` (a
+/// phone_number_id) to `msg.to` (a wa_id) and returns the new message's wamid,
+/// which later status webhooks refer to. Outside the 24-hour customer-service
+/// window WhatsApp refuses free-form text (error 131047, usually arriving later
+/// as a `failed` status, sometimes in the answer itself: then [`WINDOW_CLOSED`]).
 pub async fn send(
     client: &reqwest::Client,
     base_url: &str,
@@ -330,7 +372,10 @@ pub async fn send(
     msg: &OutboundMessage,
 ) -> Result<String, SendError> {
     let (url, body) = send_request(base_url, api_version, msg);
-    let answer = super::graph::post("whatsapp", client, &url, access_token, &body).await?;
+    let answer = super::graph::post("whatsapp", client, &url, access_token, &body, |code, _| {
+        (code == REENGAGEMENT_CODE).then(|| SendError::permanent(WINDOW_CLOSED))
+    })
+    .await?;
     answer["messages"][0]["id"]
         .as_str()
         .map(str::to_string)
@@ -469,11 +514,41 @@ mod tests {
         let Inbound::Status(failed) = &parsed[3] else {
             unreachable!()
         };
-        let error = failed.error.as_deref().unwrap();
-        assert!(
-            error.starts_with("131047: Re-engagement message (Message failed"),
-            "{error}"
+        assert_eq!(failed.error.as_deref(), Some(WINDOW_CLOSED));
+    }
+
+    #[test]
+    fn failed_statuses_say_why_in_plain_words() {
+        let failed = |errors: &str| {
+            let body = change(&format!(
+                r#"{{"messaging_product":"whatsapp",
+                    "metadata":{{"display_phone_number":"15550783881","phone_number_id":"106540352242922"}},
+                    "statuses":[{{"id":"wamid.F","status":"failed","timestamp":"1750263790","recipient_id":"16505551234","errors":{errors}}}]}}"#
+            ));
+            match parse_webhook(body.as_bytes()).unwrap().as_slice() {
+                [Inbound::Status(status)] => {
+                    assert_eq!(status.state, DeliveryState::Failed);
+                    status.error.clone()
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            failed(r#"[{"code":131047,"title":"Re-engagement message"}]"#).as_deref(),
+            Some(
+                "WhatsApp refused it: more than 24 hours since the customer's last message \
+                 (131047). Send an approved template instead."
+            )
         );
+        assert_eq!(
+            failed(r#"[{"code":131026,"title":"Message undeliverable"}]"#).as_deref(),
+            Some("131026: Message undeliverable")
+        );
+        assert_eq!(
+            failed(r#"[{"code":131026,"title":"Message undeliverable","error_data":{"details":"Receiver is incapable of receiving this message"}}]"#).as_deref(),
+            Some("131026: Message undeliverable (Receiver is incapable of receiving this message)")
+        );
+        assert_eq!(failed("[]"), None);
     }
 
     #[test]
@@ -542,6 +617,8 @@ mod tests {
             idempotency_key: "reply-42".into(),
             subject: None,
             in_reply_to: None,
+            template: None,
+            tag: None,
         }
     }
 
@@ -562,6 +639,79 @@ mod tests {
                 "text": {"preview_url": false, "body": "Yes, we deliver on Sundays from 10:00."}
             })
         );
+    }
+
+    fn template_reply(parameters: &[&str]) -> OutboundMessage {
+        OutboundMessage {
+            text: "Hi Kerry, your order is ready for pick-up.".into(),
+            template: Some(crate::channels::TemplateSend {
+                name: "order_ready".into(),
+                language: "en_US".into(),
+                parameters: parameters.iter().map(|p| p.to_string()).collect(),
+            }),
+            ..reply()
+        }
+    }
+
+    #[test]
+    fn template_send_has_the_cloud_api_template_body() {
+        let (url, body) = send_request(
+            "https://graph.facebook.com",
+            "v21.0",
+            &template_reply(&["Kerry", "#1042"]),
+        );
+        assert_eq!(
+            url,
+            "https://graph.facebook.com/v21.0/106540352242922/messages"
+        );
+        assert_eq!(
+            body,
+            json!({
+                "messaging_product": "whatsapp",
+                "to": "16505551234",
+                "type": "template",
+                "template": {
+                    "name": "order_ready",
+                    "language": {"code": "en_US"},
+                    "components": [{"type": "body", "parameters": [
+                        {"type": "text", "text": "Kerry"},
+                        {"type": "text", "text": "#1042"}
+                    ]}]
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn template_without_parameters_has_no_components() {
+        let (_, body) = send_request("", "v21.0", &template_reply(&[]));
+        assert_eq!(
+            body["template"],
+            json!({"name": "order_ready", "language": {"code": "en_US"}})
+        );
+    }
+
+    #[test]
+    fn stored_template_json_round_trips() {
+        let stored = r#"{"name":"order_ready","language":"en_US","parameters":["Kerry"]}"#;
+        let template: crate::channels::TemplateSend = serde_json::from_str(stored).unwrap();
+        assert_eq!(template, template_reply(&["Kerry"]).template.unwrap());
+        assert_eq!(serde_json::to_string(&template).unwrap(), stored);
+    }
+
+    #[tokio::test]
+    async fn reengagement_refusal_is_plain_words_and_not_retried() {
+        let provider = fake_provider(
+            400,
+            r#"{"error":{"message":"(#131047) Re-engagement message","type":"OAuthException","code":131047,"error_data":{"messaging_product":"whatsapp","details":"Message failed to send because more than 24 hours have passed since the customer last replied to this number."},"fbtrace_id":"A3"}}"#,
+        )
+        .await;
+        let client = test_client(Duration::from_secs(5));
+        let error = send(&client, &provider.base_url, "v21.0", "t", &reply())
+            .await
+            .unwrap_err();
+        assert!(!error.retryable, "{error}");
+        assert_eq!(error.message, WINDOW_CLOSED);
     }
 
     #[tokio::test]

@@ -2,13 +2,15 @@
 //! normalise (through `channels`), persist (through `store`) and acknowledge;
 //! answering happens later in the pipeline workers, never in a request.
 
+pub mod api;
+pub mod auth;
 pub mod metrics;
+mod pages;
 pub mod webchat;
 mod webhooks;
 
 pub use webhooks::SenderLimiter;
 
-use crate::assistant::Assistant;
 use crate::config::Settings;
 use crate::store::Store;
 use axum::extract::State;
@@ -23,7 +25,9 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub assistant: Arc<Assistant>,
+    /// The assistant being served; `current()` at the moment a message is
+    /// answered (the knowledge folder is reloaded live).
+    pub assistant: Arc<crate::reload::LiveAssistant>,
     pub settings: Arc<Settings>,
     pub metrics: Arc<metrics::Metrics>,
     /// Wakes the answer workers as soon as a message is stored.
@@ -35,6 +39,11 @@ pub struct AppState {
     pub limiter: Arc<webhooks::SenderLimiter>,
     /// The open web chat sockets, so the delivery worker can push replies.
     pub chat_hub: Arc<webchat::ChatHub>,
+    /// Sign-in attempts per account and per address.
+    pub login_limiter: Arc<webhooks::SenderLimiter>,
+    /// Turns true when the service stops: long-lived responses (event
+    /// streams) end so the graceful shutdown does not wait on them.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// One error type for every handler: logged once, mapped to a status.
@@ -80,6 +89,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(render_metrics))
         .merge(webhooks::routes())
         .merge(webchat::routes())
+        .merge(api::routes(state.clone()))
+        .merge(pages::routes(state.clone()))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,
         ))
@@ -92,7 +103,7 @@ pub fn app(state: AppState) -> Router {
 
 async fn ready(State(state): State<AppState>) -> Response {
     let store = state.store.ping().await;
-    let entries = state.assistant.index.knowledge.entries.len();
+    let entries = state.assistant.status().entries;
     let body = serde_json::json!({
         "store": store.is_ok(),
         "models": true,

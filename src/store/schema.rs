@@ -2,9 +2,10 @@
 //! and recorded in `frontdesk_migrations`. Never edit an applied entry: append.
 
 /// (version, statements) for SQLite.
-pub const SQLITE: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const SQLITE: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE contacts (
     id TEXT PRIMARY KEY,
     channel TEXT NOT NULL,
@@ -88,12 +89,69 @@ CREATE TABLE queue_items (
 );
 CREATE INDEX queue_open ON queue_items (state, priority, created_ms);
 "#,
-)];
+    ),
+    // The inbox: provider timestamps (messaging windows), failure reasons, read
+    // marks, the event log every replica streams, notes, accounts, sessions,
+    // API tokens and the owner-alert throttle.
+    (
+        2,
+        r#"
+ALTER TABLE messages ADD COLUMN provider_ms INTEGER;
+ALTER TABLE messages ADD COLUMN error TEXT;
+ALTER TABLE conversations ADD COLUMN read_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN template TEXT;
+ALTER TABLE outbox ADD COLUMN tag TEXT;
+ALTER TABLE queue_items ADD COLUMN fields TEXT;
+CREATE INDEX conversations_recent ON conversations (updated_ms);
+CREATE INDEX contacts_linked ON contacts (linked_to);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    conversation_id TEXT,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX events_by_time ON events (created_ms);
+CREATE TABLE notes (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    author TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX notes_by_conversation ON notes (conversation_id, created_ms);
+CREATE TABLE accounts (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT,
+    setup_token_hash TEXT,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+CREATE TABLE api_tokens (
+    name TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_ms INTEGER NOT NULL,
+    revoked_ms INTEGER
+);
+CREATE TABLE alerts (
+    conversation_id TEXT PRIMARY KEY,
+    last_sent_ms INTEGER NOT NULL
+);
+"#,
+    ),
+];
 
 /// (version, statements) for PostgreSQL.
-pub const POSTGRES: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const POSTGRES: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE contacts (
     id TEXT PRIMARY KEY,
     channel TEXT NOT NULL,
@@ -177,4 +235,57 @@ CREATE TABLE queue_items (
 );
 CREATE INDEX queue_open ON queue_items (state, priority, created_ms);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+ALTER TABLE messages ADD COLUMN provider_ms BIGINT;
+ALTER TABLE messages ADD COLUMN error TEXT;
+ALTER TABLE conversations ADD COLUMN read_ms BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN template TEXT;
+ALTER TABLE outbox ADD COLUMN tag TEXT;
+ALTER TABLE queue_items ADD COLUMN fields TEXT;
+CREATE INDEX conversations_recent ON conversations (updated_ms);
+CREATE INDEX contacts_linked ON contacts (linked_to);
+CREATE TABLE events (
+    id BIGSERIAL PRIMARY KEY,
+    kind TEXT NOT NULL,
+    conversation_id TEXT,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX events_by_time ON events (created_ms);
+CREATE TABLE notes (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    author TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX notes_by_conversation ON notes (conversation_id, created_ms);
+CREATE TABLE accounts (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT,
+    setup_token_hash TEXT,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);
+CREATE TABLE api_tokens (
+    name TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_ms BIGINT NOT NULL,
+    revoked_ms BIGINT
+);
+CREATE TABLE alerts (
+    conversation_id TEXT PRIMARY KEY,
+    last_sent_ms BIGINT NOT NULL
+);
+"#,
+    ),
+];

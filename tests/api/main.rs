@@ -3,12 +3,15 @@
 
 mod helpers;
 
+mod alerts;
 mod ask;
 mod check;
 mod crash;
 mod decoder;
 mod eval;
 mod generator;
+mod inbox_api;
+mod live_reload;
 mod reindex;
 mod serve;
 mod serve_helpers;

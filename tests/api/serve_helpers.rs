@@ -200,6 +200,18 @@ pub async fn spawn_app(
     database_url: Option<String>,
     fake: Option<(String, FakeProviders)>,
 ) -> TestApp {
+    spawn_app_with(name, database_url, fake, |_| {}).await
+}
+
+/// `spawn_app` with the settings changed by `configure` before the app is built
+/// (e.g. `settings.knowledge` pointed at a scratch copy of knowledge/). The
+/// shared assistant is still the one built from knowledge/.
+pub async fn spawn_app_with(
+    name: &str,
+    database_url: Option<String>,
+    fake: Option<(String, FakeProviders)>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let (fake_base, fake) = match fake {
         Some(fake) => fake,
         None => start_fake_providers().await,
@@ -222,6 +234,7 @@ pub async fn spawn_app(
     settings.twilio.auth_token = Some(Secret::new(TWILIO_TOKEN));
     settings.twilio.from = Some("+15550001111".into());
     settings.twilio.base_url = Some(fake_base);
+    configure(&mut settings);
     let assistant = tokio::task::spawn_blocking(shared_assistant).await.unwrap();
     let application = Application::build(settings, Some(assistant))
         .await
@@ -247,14 +260,24 @@ pub async fn spawn_app(
     }
 }
 
+/// A WhatsApp message sent now (the provider's timestamp is the current time).
 pub fn whatsapp_payload(from: &str, wamid: &str, text: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    whatsapp_payload_at(from, wamid, text, now)
+}
+
+/// A WhatsApp message the provider says was sent at `unix_seconds`.
+pub fn whatsapp_payload_at(from: &str, wamid: &str, text: &str, unix_seconds: i64) -> String {
     serde_json::json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
             "contacts": [{"profile": {"name": "Kerry"}, "wa_id": from}],
-            "messages": [{"from": from, "id": wamid, "timestamp": "1764390000", "type": "text", "text": {"body": text}}]
+            "messages": [{"from": from, "id": wamid, "timestamp": unix_seconds.to_string(), "type": "text", "text": {"body": text}}]
         }}]}]
     })
     .to_string()
