@@ -16,10 +16,13 @@
 //! - [`eval`] runs question files and computes the metrics of FORMATS.md §3.
 //! - [`channels`] is the only code that knows a provider's payloads and
 //!   signatures: WhatsApp, Messenger/Instagram, Twilio SMS, Mailgun email.
-//! - [`http`] receives webhooks (verify, normalise, persist, acknowledge) and
-//!   serves the web chat widget and its socket.
+//! - [`http`] receives webhooks (verify, normalise, persist, acknowledge),
+//!   serves the web chat widget and its socket, and the owner's inbox: its
+//!   pages, the JSON API under `/api/` (OpenAPI from the handlers), the event
+//!   stream, and sign-in (sessions with CSRF tokens, API tokens).
 //! - [`store`] is the only place with SQL (SQLite or PostgreSQL): history, the
-//!   answer queue with leases, the outbox, the human queue.
+//!   answer queue with leases, the outbox, the human queue, the event log every
+//!   replica streams, notes, accounts, sessions and API tokens.
 //! - [`pipeline`] workers claim stored messages and run the assistant;
 //!   [`delivery`] sends the outbox with retries; [`alerts`] texts or emails the
 //!   owner when a conversation starts needing her.

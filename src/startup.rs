@@ -220,6 +220,10 @@ impl Application {
                 None
             }
         };
+        workers.push(tokio::spawn(housekeeping(
+            self.state.clone(),
+            stopped.clone(),
+        )));
         workers.push(tokio::spawn(announce_reloads(
             self.state.clone(),
             stopped.clone(),
@@ -265,11 +269,37 @@ async fn announce_reloads(
             reloaded = reloads.recv() => match reloaded {
                 // Lagged: several attempts were missed; one event says "re-read".
                 Ok(_) | Err(RecvError::Lagged(_)) => {
-                    // TODO(store): `state.store.record_event("knowledge", None).await`
-                    // once src/store/events.rs has it; log a failure with tracing::warn!.
+                    if let Err(error) = state.store.record_event("knowledge", None).await {
+                        tracing::warn!(%error, "cannot record the knowledge event");
+                    }
                 }
                 Err(RecvError::Closed) => return,
             },
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// How long the event log keeps events: long enough for any browser to resume.
+const EVENT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Trims the event log now and then (every replica may; deletes are idempotent).
+async fn housekeeping(
+    state: crate::http::AppState,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match state
+            .store
+            .prune_events(crate::store::now_ms() - EVENT_RETENTION_MS)
+            .await
+        {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "old events pruned"),
+            Err(error) => tracing::warn!(%error, "pruning events failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
             _ = stopped.changed() => return,
         }
     }

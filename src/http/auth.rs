@@ -26,6 +26,8 @@ use sha2::{Digest, Sha256};
 pub const OWNER: &str = "owner";
 pub const SESSION_COOKIE: &str = "frontdesk_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
+/// A setup link works for a day after the server printed it.
+pub const SETUP_TOKEN_MAX_AGE_MS: i64 = 24 * 3600 * 1000;
 /// Shorter passwords are refused.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
@@ -92,10 +94,7 @@ pub async fn setup_link(store: &Store, public_base: &str) -> Result<Option<Strin
         return Ok(None);
     }
     let token = random_secret();
-    if !store
-        .set_setup_token_hash(OWNER, &secret_hash(&token))
-        .await?
-    {
+    if !store.add_setup_token(OWNER, &secret_hash(&token)).await? {
         return Ok(None);
     }
     Ok(Some(format!("{public_base}/setup?token={token}")))

@@ -1,4 +1,5 @@
-//! The HTTP surface: provider webhooks, health, metrics. Handlers verify,
+//! The HTTP surface: provider webhooks, the web chat, the owner's inbox
+//! (`pages`, `api`, `auth`), health, metrics. Webhook handlers verify,
 //! normalise (through `channels`), persist (through `store`) and acknowledge;
 //! answering happens later in the pipeline workers, never in a request.
 

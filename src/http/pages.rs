@@ -210,7 +210,11 @@ async fn setup(State(state): State<AppState>, Form(form): Form<SetupForm>) -> Re
         return Redirect::to("/login?error=rate").into_response();
     }
     let token_hash = auth::secret_hash(form.token.trim());
-    match state.store.setup_token_matches(OWNER, &token_hash).await {
+    match state
+        .store
+        .setup_token_matches(OWNER, &token_hash, auth::SETUP_TOKEN_MAX_AGE_MS)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => return Redirect::to("/login?error=setup").into_response(),
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),

@@ -1,5 +1,5 @@
 //! Who may open the inbox: the owner's password hash (hashing itself happens in
-//! `http::auth`; only hashes are stored), the one-time setup token, browser
+//! `http::auth`; only hashes are stored), one-time setup tokens, browser
 //! sessions (by the hash of their id) and named API tokens (by hash).
 
 use super::*;
@@ -27,56 +27,68 @@ impl Store {
             .flatten())
     }
 
-    /// Sets the password hash, spends any setup token and signs out every
+    /// Sets the password hash, spends every setup token and signs out every
     /// session of the account (a new password locks out whoever had the old one).
     pub async fn set_password_hash(&self, account: &str, hash: &str) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO accounts (name, password_hash, setup_token_hash, created_ms, updated_ms) VALUES ($1, $2, NULL, $3, $3) \
-             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, setup_token_hash = NULL, updated_ms = excluded.updated_ms",
+            "INSERT INTO accounts (name, password_hash, created_ms, updated_ms) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, updated_ms = excluded.updated_ms",
         )
         .bind(account)
         .bind(hash)
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM sessions WHERE account = $1")
-            .bind(account)
-            .execute(&mut *tx)
-            .await?;
+        for statement in [
+            "DELETE FROM sessions WHERE account = $1",
+            "DELETE FROM setup_tokens WHERE account = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(account)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
-    /// Records the hash of a one-time setup token, only while no password is set.
-    /// Returns false when a password exists (no setup link is needed).
-    pub async fn set_setup_token_hash(
+    /// Records a one-time setup token (each replica that starts without a
+    /// password prints its own; any of them works once). Returns false, and
+    /// records nothing, when a password is already set.
+    pub async fn add_setup_token(&self, account: &str, hash: &str) -> Result<bool, StoreError> {
+        if self.password_hash(account).await?.is_some() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO setup_tokens (token_hash, account, created_ms) VALUES ($1, $2, $3)",
+        )
+        .bind(hash)
+        .bind(account)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(true)
+    }
+
+    /// Whether `hash` is a live setup token of the account: made within
+    /// `max_age_ms`, while no password is set.
+    pub async fn setup_token_matches(
         &self,
         account: &str,
         hash: &str,
+        max_age_ms: i64,
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
+        if self.password_hash(account).await?.is_some() {
+            return Ok(false);
+        }
         let row: Option<AnyRow> = sqlx::query(
-            "INSERT INTO accounts (name, password_hash, setup_token_hash, created_ms, updated_ms) VALUES ($1, NULL, $2, $3, $3) \
-             ON CONFLICT (name) DO UPDATE SET setup_token_hash = excluded.setup_token_hash, updated_ms = excluded.updated_ms \
-             WHERE accounts.password_hash IS NULL RETURNING name",
+            "SELECT account FROM setup_tokens WHERE token_hash = $1 AND account = $2 AND created_ms > $3",
         )
-        .bind(account)
         .bind(hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
-    }
-
-    /// Whether `hash` is the account's live setup token (no password set yet).
-    pub async fn setup_token_matches(&self, account: &str, hash: &str) -> Result<bool, StoreError> {
-        let row: Option<AnyRow> = sqlx::query(
-            "SELECT name FROM accounts WHERE name = $1 AND setup_token_hash = $2 AND password_hash IS NULL",
-        )
         .bind(account)
-        .bind(hash)
+        .bind(now_ms() - max_age_ms)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.is_some())

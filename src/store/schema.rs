@@ -122,9 +122,13 @@ CREATE INDEX notes_by_conversation ON notes (conversation_id, created_ms);
 CREATE TABLE accounts (
     name TEXT PRIMARY KEY,
     password_hash TEXT,
-    setup_token_hash TEXT,
     created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL
+);
+CREATE TABLE setup_tokens (
+    token_hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
 );
 CREATE TABLE sessions (
     id_hash TEXT PRIMARY KEY,
@@ -265,9 +269,13 @@ CREATE INDEX notes_by_conversation ON notes (conversation_id, created_ms);
 CREATE TABLE accounts (
     name TEXT PRIMARY KEY,
     password_hash TEXT,
-    setup_token_hash TEXT,
     created_ms BIGINT NOT NULL,
     updated_ms BIGINT NOT NULL
+);
+CREATE TABLE setup_tokens (
+    token_hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
 );
 CREATE TABLE sessions (
     id_hash TEXT PRIMARY KEY,

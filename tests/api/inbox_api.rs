@@ -677,3 +677,67 @@ async fn set_password_and_tokens_from_the_command_line() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_run_setup_link_sets_the_password_once() {
+    let app = spawn_app("inbox-setup", None, None).await;
+    let link = frontdesk::http::auth::setup_link(&app.state.store, &app.base)
+        .await
+        .unwrap()
+        .expect("no password yet: a setup link");
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    // Without a password nobody gets in, whatever they type.
+    assert!(sign_in(&app, "").await.is_none());
+    let setup = |token: String, password: &'static str| {
+        let base = app.base.clone();
+        async move {
+            plain_client()
+                .post(format!("{base}/setup"))
+                .form(&[("token", token.as_str()), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let wrong = setup("0".repeat(64), "long-enough-password").await;
+    assert_eq!(wrong.headers()["location"], "/login?error=setup");
+    let done = setup(token.clone(), "long-enough-password").await;
+    assert_eq!(done.headers()["location"], "/");
+    assert!(
+        done.headers().contains_key("set-cookie"),
+        "set up and signed in"
+    );
+    // The link is spent, and no new one is made once a password exists.
+    let again = setup(token, "another-password-1").await;
+    assert_eq!(again.headers()["location"], "/login?error=setup");
+    assert!(
+        frontdesk::http::auth::setup_link(&app.state.store, &app.base)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(sign_in(&app, "long-enough-password").await.is_some());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_is_refused() {
+    let app = spawn_app("inbox-expiry", None, None).await;
+    let id = "a".repeat(64);
+    app.state
+        .store
+        .create_session(
+            &frontdesk::http::auth::secret_hash(&id),
+            "owner",
+            "csrf",
+            frontdesk::store::now_ms() - 1,
+        )
+        .await
+        .unwrap();
+    let cookie = format!("frontdesk_session={id}");
+    assert_eq!(
+        send(&app, "GET", "/api/session", &[("cookie", &cookie)]).await,
+        401
+    );
+    app.stop().await;
+}

@@ -105,6 +105,17 @@ async fn knowledge_edits_are_served_live_and_broken_edits_keep_the_last_good_ind
     assert!(good.loaded_ms > start.loaded_ms, "{good:?} vs {start:?}");
     assert_eq!(good.entries, start.entries + 1);
     assert!(good.errors.is_empty());
+    // The inbox hears of it through the store's event log.
+    let mut knowledge_events = 0;
+    for _ in 0..100 {
+        let events = app.state.store.events_after(0, 1000).await.unwrap();
+        knowledge_events = events.iter().filter(|e| e.kind == "knowledge").count();
+        if knowledge_events > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(knowledge_events, 1, "one knowledge event per reload");
 
     // A customer message processed now is answered from the new index.
     let body = whatsapp_payload("15557770001", "wamid.live.1", "got any unicorn balloons?");
@@ -161,6 +172,16 @@ async fn knowledge_edits_are_served_live_and_broken_edits_keep_the_last_good_ind
     assert!(status.errors.is_empty(), "{:?}", status.errors);
     assert!(status.loaded_ms > good.loaded_ms);
     assert_eq!(status.entries, good.entries);
+    let mut knowledge_events = 0;
+    for _ in 0..100 {
+        let events = app.state.store.events_after(0, 1000).await.unwrap();
+        knowledge_events = events.iter().filter(|e| e.kind == "knowledge").count();
+        if knowledge_events == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(knowledge_events, 3, "the good, refused and fixed reloads");
 
     app.stop().await;
 }

@@ -396,3 +396,45 @@ async fn widget_answers_a_question_in_a_real_browser() {
     server.abort();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owners_reply_from_the_inbox_reaches_the_visitors_socket() {
+    let app = spawn_app("webchat-inbox-reply", None, None).await;
+    frontdesk::http::auth::set_owner_password(&app.state.store, crate::inbox_api::PASSWORD)
+        .await
+        .unwrap();
+    let owner = crate::inbox_api::sign_in(&app, crate::inbox_api::PASSWORD)
+        .await
+        .unwrap();
+    let visitor = visitor();
+    let mut socket = connect(&app.base).await;
+    hello(&mut socket, &visitor, None).await;
+    say(&mut socket, "c-1", "can I speak to a person?").await;
+    // The hand-over message first.
+    until(&mut socket, 30, |f| {
+        f["type"] == "message" && f["from"] == "assistant"
+    })
+    .await;
+    let list = owner.get(&app, "/api/conversations?view=needs_you").await;
+    let conversation = &list["conversations"][0];
+    assert_eq!(conversation["channel"], "webchat");
+    assert!(conversation["window"].is_null());
+    let id = conversation["id"].as_str().unwrap();
+    let reply = owner
+        .post(
+            &app,
+            &format!("/api/conversations/{id}/reply"),
+            json!({"text": "Hi! Jasmine here, what can I do for you?"}),
+        )
+        .await;
+    assert_eq!(reply.status(), 202);
+    let frames = until(&mut socket, 30, |f| {
+        f["type"] == "message" && f["from"] == "human"
+    })
+    .await;
+    assert_eq!(
+        frames.last().unwrap()["text"],
+        "Hi! Jasmine here, what can I do for you?"
+    );
+    app.stop().await;
+}
