@@ -44,6 +44,10 @@ pub enum Command {
         /// Print the FORMATS.md §4 JSON object.
         #[arg(long)]
         json: bool,
+        /// When the message is sent, business-local "YYYY-MM-DDTHH:MM:SS" (in
+        /// business.toml's time zone) [default: now].
+        #[arg(long)]
+        now: Option<String>,
         /// Load the local LLM; `--policy` decides which answers it writes (verified;
         /// falls back to the owner's text).
         #[arg(long)]
@@ -67,6 +71,10 @@ pub enum Command {
         /// How many misses to list in the table.
         #[arg(long, default_value_t = 20)]
         misses: usize,
+        /// When the messages are sent, business-local "YYYY-MM-DDTHH:MM:SS",
+        /// for lines without their own `now` [default: the time of the run].
+        #[arg(long)]
+        now: Option<String>,
         /// Load the local LLM; `--policy` decides which answers it writes (verified;
         /// falls back to the owner's text). The report then breaks the answers
         /// down by source kind, scoring the owner's text alongside.

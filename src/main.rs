@@ -78,6 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             message,
             channel,
             json,
+            now,
             generate,
             policy,
         } => {
@@ -88,7 +89,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 assistant.writer = Some(startup::load_writer(&paths, embedder)?);
                 assistant.policy = AnswerPolicy::named(policy);
             }
-            let outcome = assistant.ask(&message, channel, &[])?;
+            let sent = match now {
+                Some(now) => assistant
+                    .local_time(&now)
+                    .map_err(|e| anyhow::anyhow!("--now: {e}"))?,
+                None => jiff::Timestamp::now(),
+            };
+            let (outcome, _) = assistant.ask_in_conversation(&message, channel, &[], sent, None)?;
             let decision = &outcome.decision;
             if json {
                 println!("{}", outcome.to_ask_json());
@@ -123,12 +130,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             retrieval_only,
             json,
             misses,
+            now,
             details,
             generate,
             policy,
             limit,
         } => {
             let mut question_list = frontdesk::eval::read_questions(&questions)?;
+            if let Some(now) = now {
+                if now.parse::<jiff::civil::DateTime>().is_err() {
+                    anyhow::bail!("--now: `{now}` is not a local time like 2026-12-24T14:30:00");
+                }
+                for question in question_list.iter_mut().filter(|q| q.now.is_none()) {
+                    question.now = Some(now.clone());
+                }
+            }
             if let Some(limit) = limit {
                 question_list.truncate(limit);
             }
@@ -194,6 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return anyhow::Ok(());
                 }
                 let items = store.open_queue().await?;
+                let fields = store.open_queue_fields().await?;
                 if items.is_empty() {
                     println!("no open items");
                 }
@@ -203,6 +220,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "{}  p{} {:<15} {:<9} {}  {summary}",
                         item.id, item.priority, item.reason, item.channel, item.customer
                     );
+                    // A completed form's details, one per line.
+                    let collected = fields.get(&item.id).and_then(|json| {
+                        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
+                            .ok()
+                    });
+                    for (name, value) in collected.into_iter().flatten() {
+                        let value = value
+                            .as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| value.to_string());
+                        println!("    {name}: {value}");
+                    }
                 }
                 anyhow::Ok(())
             })?;

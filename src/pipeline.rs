@@ -3,8 +3,9 @@
 //! the reply with the assistant on a blocking thread, and store the reply, the
 //! decision and any escalation in one transaction. Sending is `delivery`'s job.
 
+use crate::assistant::forms::FormState;
 use crate::http::AppState;
-use crate::store::{BotReply, Completion, Job, Owner};
+use crate::store::{BotReply, Completion, FormWrite, Job, Owner};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -58,17 +59,45 @@ async fn answer(state: &AppState, job: Job) {
         // The index being served now: a reload swaps it for the next message.
         let assistant = state.assistant.current();
         let (text, channel) = (job.text.clone(), job.channel);
-        let outcome = tokio::task::spawn_blocking(move || assistant.ask(&text, channel, &history))
-            .await
-            .map_err(|e| PipelineError::Worker(e.to_string()))?
-            .map_err(|e| PipelineError::Model(e.to_string()))?;
+        // Answered as of when the message arrived (hours, hand-over reply time).
+        let sent = jiff::Timestamp::from_millisecond(job.created_ms)
+            .unwrap_or_else(|_| jiff::Timestamp::now());
+        // The conversation's form in progress, if any (an unreadable state
+        // is dropped rather than failing the message forever).
+        let form_state = state
+            .store
+            .form_state(&job.conversation_id)
+            .await?
+            .and_then(|(_, json)| serde_json::from_str::<FormState>(&json).ok());
+        let had_form = form_state.is_some();
+        let (outcome, form_state) = tokio::task::spawn_blocking(move || {
+            assistant.ask_in_conversation(&text, channel, &history, sent, form_state)
+        })
+        .await
+        .map_err(|e| PipelineError::Worker(e.to_string()))?
+        .map_err(|e| PipelineError::Model(e.to_string()))?;
         let decision = &outcome.decision;
+        let form = match form_state {
+            Some(form_state) => FormWrite::Save {
+                form: form_state.form.clone(),
+                state: serde_json::to_string(&form_state).unwrap_or_default(),
+            },
+            None if had_form => FormWrite::Clear,
+            None => FormWrite::Keep,
+        };
+        let fields = outcome
+            .form
+            .as_ref()
+            .filter(|_| decision.action == crate::domain::Action::Escalate)
+            .and_then(|view| serde_json::to_string(&view.fields).ok());
         let reply = BotReply {
             action: decision.action,
             reason: decision.reason,
             confidence: decision.confidence,
             sources: decision.sources.iter().map(|s| s.0.clone()).collect(),
             text: outcome.reply.clone(),
+            form,
+            fields,
         };
         let completion = state.store.complete_job(&job, &reply).await?;
         Ok::<_, PipelineError>(Some((completion, reply)))

@@ -355,7 +355,9 @@
       }
     }
     var last = summary.last_message;
-    if (last) {
+    // In Needs you the reason and summary say it; the bot's hand-over message would only repeat.
+    var repeats = kind === "needs-you" && item && last && (last.direction === "out" || last.text === item.summary);
+    if (last && !repeats) {
       var prefix = last.direction === "out" ? "↩ " : "";
       link.appendChild(el("span", { className: "line2", text: prefix + last.text }));
     }
@@ -445,7 +447,7 @@
     if (!detail || detail.id !== state.openId) {
       article.hidden = true;
       placeholder.hidden = false;
-      placeholder.textContent = state.openId ? "Loading…" : "Pick a conversation.";
+      placeholder.textContent = state.openId ? "Loading…" : "Pick a conversation: j and k move, Enter opens, ? lists every shortcut.";
       return;
     }
     placeholder.hidden = true;
@@ -570,7 +572,10 @@
     });
     Object.keys(existing).forEach(function (key) { list.removeChild(existing[key]); });
     if (othersReplied && byId("reply").value.trim()) byId("others-replied").hidden = false;
-    if (added && (first || nearBottom)) scroller.scrollTop = scroller.scrollHeight;
+    if (added && (first || nearBottom || state.toBottom)) {
+      scroller.scrollTop = scroller.scrollHeight;
+      state.toBottom = false;
+    }
   }
 
   function scrollContainer() {
@@ -684,6 +689,7 @@
     busy(form, true);
     api("POST", conversationPath("/reply"), { text: text }).then(function (queued) {
       if (queued && queued.message_id) state.mine[queued.message_id] = true;
+      state.toBottom = true;
       box.value = "";
       byId("others-replied").hidden = true;
       loadConversation(false);
@@ -716,6 +722,7 @@
     busy(form, true);
     api("POST", conversationPath("/template"), { name: template.name, parameters: parameters }).then(function (queued) {
       if (queued && queued.message_id) state.mine[queued.message_id] = true;
+      state.toBottom = true;
       byId("template-fields").querySelectorAll("input").forEach(function (input) { input.value = ""; });
       renderTemplateFields();
       loadConversation(false);
@@ -751,6 +758,9 @@
     busy(form, true);
     api("POST", conversationPath("/notes"), { text: text }).then(function () {
       box.value = "";
+      form.hidden = true;
+      byId("note-toggle").setAttribute("aria-expanded", "false");
+      state.toBottom = true;
       loadConversation(false);
     }, function (error) { composerError(error.message); }).then(function () { busy(form, false); });
   });

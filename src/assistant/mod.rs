@@ -1,11 +1,16 @@
 //! Deciding what to do with one customer message: escalation rules
-//! ([`rules`]), retrieval, then answer (with the owner's own text, [`reply`])
-//! or escalate with a [`Reason`].
+//! ([`rules`]), retrieval, then answer (with the owner's own text, [`reply`],
+//! or for "are you open now?"-style questions an answer computed from the
+//! hours at the message's time, [`hours`]) or escalate with a [`Reason`].
 //!
 //! Blocking: runs the embedder. No I/O besides what the index already holds.
 
+mod conversation;
+pub mod dates;
+pub mod forms;
 pub mod generate;
 pub mod grounding;
+pub mod hours;
 pub mod policy;
 pub mod reply;
 pub mod rules;
@@ -13,7 +18,9 @@ pub mod rules;
 use crate::domain::{Action, Channel, Decision, Reason, SourceId, Speaker, Turn};
 use crate::index::{Hit, Index};
 use crate::inference::{Embedder, ModelError};
+use crate::knowledge::hours::Schedule;
 use crate::knowledge::EntryKind;
+use jiff::Timestamp;
 use policy::{AnswerPolicy, ReplySource};
 use rules::EscalationRules;
 use std::sync::Arc;
@@ -71,20 +78,31 @@ pub struct Outcome {
     pub top_scores: [f32; 2],
     /// How the reply was made, for the per-source-kind eval breakdown.
     pub reply_detail: ReplyDetail,
+    /// The form in progress after this message, or the one it completed
+    /// (FORMATS.md §7); `None` outside forms.
+    pub form: Option<forms::FormView>,
 }
 
 impl Outcome {
     /// The FORMATS.md §4 object (`ask --json`, `POST /api/ask`).
     pub fn to_ask_json(&self) -> serde_json::Value {
         let decision = &self.decision;
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "action": decision.action,
             "reason": decision.reason,
             "confidence": (decision.confidence * 1000.0).round() / 1000.0,
             "reply": self.reply,
             "sources": decision.sources,
             "timings_ms": self.timings,
-        })
+        });
+        if let Some(form) = &self.form {
+            json["form"] = serde_json::json!({
+                "name": form.name,
+                "fields": form.fields,
+                "missing": form.missing,
+            });
+        }
+        json
     }
 }
 
@@ -116,7 +134,21 @@ pub struct Assistant {
     pub index: Index,
     embedder: Arc<Embedder>,
     rules: EscalationRules,
+    /// The business's hours in its time zone, for computed hours answers and
+    /// the reply time in hand-overs; `None` without `[hours]`.
+    schedule: Option<Schedule>,
     pub calibration: Calibration,
+}
+
+/// Confidence reported for a computed hours answer: it rests on reading the
+/// question, not on retrieval similarity.
+const COMPUTED_HOURS_CONFIDENCE: f32 = 0.9;
+
+/// An hours answer computed for a message, with the sources it states.
+struct ComputedHours {
+    text: String,
+    sources: Vec<SourceId>,
+    question: hours::HoursQuestion,
 }
 
 /// Weight of normalised BM25 in the confidence evidence (the ranking has its own).
@@ -129,14 +161,29 @@ fn content_words(text: &str) -> usize {
 impl Assistant {
     pub fn new(index: Index, embedder: Arc<Embedder>) -> Self {
         let rules = EscalationRules::new(&index.knowledge.business.escalation);
+        let schedule = Schedule::for_business(&index.knowledge.business);
         Assistant {
             writer: None,
             policy: AnswerPolicy::default(),
             index,
             embedder,
             rules,
+            schedule,
             calibration: Calibration::default(),
         }
+    }
+
+    /// The business's hours, when business.toml has them.
+    pub fn schedule(&self) -> Option<&Schedule> {
+        self.schedule.as_ref()
+    }
+
+    /// The instant of a business-local `"YYYY-MM-DDTHH:MM:SS"` (`--now`, eval
+    /// lines' `now`), in business.toml's time zone.
+    pub fn local_time(&self, text: &str) -> Result<Timestamp, String> {
+        let time_zone = jiff::tz::TimeZone::get(&self.index.knowledge.business.timezone)
+            .map_err(|e| e.to_string())?;
+        crate::knowledge::hours::parse_local_time(text, &time_zone)
     }
 
     /// The embedder this assistant queries with (a reload reuses it).
@@ -155,7 +202,7 @@ impl Assistant {
     /// The texts to embed for a message: the whole message, each substantial
     /// sentence of a long one, and for a short follow-up the previous customer
     /// turn joined with it.
-    fn prepare(&self, message: &str, history: &[Turn]) -> Prepared {
+    fn prepare(&self, message: &str, history: &[Turn], now: Timestamp) -> Prepared {
         let expanded = crate::text::expand_shorthand(message);
         let mut variants = vec![expanded.clone()];
         let sentences: Vec<String> = crate::text::sentences(&expanded)
@@ -182,6 +229,7 @@ impl Assistant {
         }
         Prepared {
             message: message.to_string(),
+            now,
             history: history.to_vec(),
             expanded,
             variants,
@@ -190,15 +238,27 @@ impl Assistant {
         }
     }
 
-    /// Decides and writes the reply for one message.
+    /// Decides and writes the reply for one message sent now.
     pub fn ask(
         &self,
         message: &str,
         channel: Channel,
         history: &[Turn],
     ) -> Result<Outcome, ModelError> {
+        self.ask_at(message, channel, history, Timestamp::now())
+    }
+
+    /// Decides and writes the reply for one message sent at `now` (hours
+    /// questions and hand-overs depend on it).
+    pub fn ask_at(
+        &self,
+        message: &str,
+        channel: Channel,
+        history: &[Turn],
+        now: Timestamp,
+    ) -> Result<Outcome, ModelError> {
         let started = Instant::now();
-        let prepared = self.prepare(message, history);
+        let prepared = self.prepare(message, history, now);
         let refs: Vec<&str> = prepared.variants.iter().map(String::as_str).collect();
         let vectors = self.embedder.embed(&refs)?;
         Ok(self.decide(channel, &prepared, &vectors, started, 0.0))
@@ -211,10 +271,23 @@ impl Assistant {
         &self,
         messages: &[(&str, Channel, &[Turn])],
     ) -> Result<Vec<Outcome>, ModelError> {
+        let now = Timestamp::now();
+        let timed: Vec<(&str, Channel, &[Turn], Timestamp)> = messages
+            .iter()
+            .map(|&(message, channel, history)| (message, channel, history, now))
+            .collect();
+        self.ask_many_at(&timed)
+    }
+
+    /// [`Assistant::ask_many`] with each message's own sending time.
+    pub fn ask_many_at(
+        &self,
+        messages: &[(&str, Channel, &[Turn], Timestamp)],
+    ) -> Result<Vec<Outcome>, ModelError> {
         let embed_started = Instant::now();
         let prepared: Vec<Prepared> = messages
             .iter()
-            .map(|(m, _, h)| self.prepare(m, h))
+            .map(|(m, _, h, now)| self.prepare(m, h, *now))
             .collect();
         let all: Vec<&str> = prepared
             .iter()
@@ -224,7 +297,7 @@ impl Assistant {
         let share_ms =
             embed_started.elapsed().as_secs_f64() * 1000.0 / messages.len().max(1) as f64;
         let mut outcomes = Vec::with_capacity(messages.len());
-        for ((_, channel, _), prepared) in messages.iter().zip(&prepared) {
+        for ((_, channel, _, _), prepared) in messages.iter().zip(&prepared) {
             let own: Vec<Vec<f32>> = vectors.by_ref().take(prepared.variants.len()).collect();
             outcomes.push(self.decide(*channel, prepared, &own, Instant::now(), share_ms));
         }
@@ -313,12 +386,41 @@ impl Assistant {
             !covered
         });
 
+        // "Are you open now?" and its kind: computed from the hours at the
+        // message's time. Not when a rule escalates, nor when the message is
+        // about nothing the knowledge covers ("is the post office open today?").
+        let computed = if rule.is_none() && confidence >= self.calibration.out_of_scope_below {
+            self.computed_hours(prepared)
+        } else {
+            None
+        };
+        if computed.is_some() && unanswered_part.is_some_and(hours::about_opening) {
+            unanswered_part = None;
+        }
+
         let (action, reason, explanation) = if let Some(rule) = &rule {
             (
                 Action::Escalate,
                 Some(rule.reason),
                 format!("rule {} on \"{}\"", rule.reason, rule.trigger),
             )
+        } else if let Some(computed) = &computed {
+            let read = format!(
+                "computed hours ({:?}) at {}",
+                computed.question,
+                self.schedule
+                    .as_ref()
+                    .map(|s| s.local(prepared.now).to_string())
+                    .unwrap_or_default()
+            );
+            match unanswered_part {
+                Some(part) => (
+                    Action::Escalate,
+                    Some(Reason::LowConfidence),
+                    format!("part not answered: \"{part}\"; {read}"),
+                ),
+                None => (Action::Answer, None, read),
+            }
         } else {
             let evidence = top
                 .map(|t| {
@@ -352,7 +454,22 @@ impl Assistant {
 
         let mut generate_ms = 0.0;
         let mut reply_detail = ReplyDetail::default();
+        let mut confidence = confidence;
+        let computed_reply = match (&computed, action) {
+            (Some(computed), Action::Answer) => {
+                confidence = confidence.max(COMPUTED_HOURS_CONFIDENCE);
+                Some(self.computed_reply(
+                    computed,
+                    &answer_entries,
+                    &mut sources,
+                    &mut reply_detail,
+                    channel,
+                ))
+            }
+            _ => None,
+        };
         let reply = match action {
+            Action::Answer if computed_reply.is_some() => computed_reply.unwrap_or_default(),
             Action::Answer => {
                 let entries: Vec<&crate::knowledge::Entry> = answer_entries
                     .iter()
@@ -407,8 +524,12 @@ impl Assistant {
                 reply_detail.owner_reply = Some(owner_reply);
                 sent
             }
-            Action::Escalate => reply::fit_to_channel(
-                &knowledge.business.escalation.handover_message,
+            Action::Escalate | Action::Collect => reply::fit_to_channel(
+                &hours::handover_message(
+                    &knowledge.business.escalation,
+                    self.schedule.as_ref(),
+                    prepared.now,
+                ),
                 channel,
                 &knowledge.business.name,
             ),
@@ -433,6 +554,7 @@ impl Assistant {
                 hits.get(1).map_or(0.0, |h| h.score),
             ],
             reply_detail,
+            form: None,
         }
     }
 }
@@ -458,9 +580,103 @@ fn asks_something(sentence: &str) -> bool {
             .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()))
 }
 
+impl Assistant {
+    /// The computed hours answer when the message asks about being open at a
+    /// time, keeping only sentences whose facts the cited entries state (the
+    /// first must pass, or retrieval answers as before).
+    fn computed_hours(&self, prepared: &Prepared) -> Option<ComputedHours> {
+        let schedule = self.schedule.as_ref()?;
+        let knowledge = &self.index.knowledge;
+        let question = hours::read_for(
+            &prepared.expanded,
+            schedule.local(prepared.now),
+            schedule,
+            &knowledge.business.name,
+        )?;
+        if hours::unsettled(&question, schedule) {
+            return None;
+        }
+        let answer = hours::answer(&question, schedule, prepared.now);
+        let passages: Vec<&str> = answer
+            .sources
+            .iter()
+            .map(|source| knowledge.entry(source).map(|e| e.answer.as_str()))
+            .collect::<Option<_>>()?;
+        let mut kept = Vec::new();
+        for (index, sentence) in answer.sentences.iter().enumerate() {
+            let supported = grounding::unsupported_facts(sentence, &passages).is_empty();
+            if !supported && index == 0 {
+                tracing::warn!(%sentence, "computed hours answer not grounded; answering from retrieval");
+                return None;
+            }
+            if supported {
+                kept.push(sentence.as_str());
+            }
+        }
+        if kept.is_empty() {
+            return None;
+        }
+        Some(ComputedHours {
+            text: kept.join(" "),
+            sources: answer.sources,
+            question,
+        })
+    }
+}
+
+impl Assistant {
+    /// The reply for a computed hours answer: its sentences first, then the
+    /// answer to any other question the message asks (never another hours
+    /// entry); its sources lead the decision's sources.
+    fn computed_reply(
+        &self,
+        computed: &ComputedHours,
+        answer_entries: &[usize],
+        sources: &mut Vec<SourceId>,
+        reply_detail: &mut ReplyDetail,
+        channel: Channel,
+    ) -> String {
+        let knowledge = &self.index.knowledge;
+        let other = answer_entries
+            .iter()
+            .map(|&e| &knowledge.entries[e])
+            .find(|e| !hours_entry(e));
+        let mut text = computed.text.clone();
+        let mut answer_sources = computed.sources.clone();
+        reply_detail.kinds = vec![EntryKind::Business];
+        if let Some(other) = other {
+            text = format!("{text}\n\n{}", other.answer.trim());
+            answer_sources.push(other.source.clone());
+            reply_detail.kinds.push(other.kind);
+        }
+        for source in sources.drain(..) {
+            if !answer_sources.contains(&source) && answer_sources.len() < 5 {
+                answer_sources.push(source);
+            }
+        }
+        *sources = answer_sources;
+        reply_detail.chosen = Some(ReplySource::OwnerText);
+        let sent = reply::fit_to_channel(&text, channel, &knowledge.business.name);
+        reply_detail.owner_reply = Some(sent.clone());
+        sent
+    }
+}
+
+/// An entry about opening hours (business.toml's hours and closures, or an
+/// FAQ entry or section titled like "What are your opening hours?"): the
+/// computed answer replaces it rather than being joined with it.
+fn hours_entry(entry: &crate::knowledge::Entry) -> bool {
+    matches!(
+        entry.source.as_str(),
+        "business.toml#hours" | "business.toml#closures"
+    ) || hours::about_opening(&entry.title)
+}
+
 /// A message turned into the texts to embed.
 struct Prepared {
     message: String,
+    /// When the message was sent.
+    now: Timestamp,
     history: Vec<Turn>,
     expanded: String,
     variants: Vec<String>,

@@ -65,6 +65,9 @@ impl std::str::FromStr for Channel {
 pub enum Action {
     Answer,
     Escalate,
+    /// A form is in progress: the reply asks for more details or for the
+    /// confirmation (FORMATS.md §7).
+    Collect,
 }
 
 impl Action {
@@ -72,6 +75,7 @@ impl Action {
         match self {
             Action::Answer => "answer",
             Action::Escalate => "escalate",
+            Action::Collect => "collect",
         }
     }
 }

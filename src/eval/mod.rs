@@ -45,6 +45,10 @@ pub struct Expectation {
     #[serde(default)]
     pub mentions: Vec<String>,
     pub reason: Option<Reason>,
+    /// The form in progress (or completed) after this message (FORMATS.md §7).
+    pub form: Option<String>,
+    /// Values captured so far; only the listed keys are checked.
+    pub fields: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +60,10 @@ pub struct Question {
     pub expect: Expectation,
     #[serde(default)]
     pub history: Vec<Turn>,
+    /// When the message is sent, business-local `"YYYY-MM-DDTHH:MM:SS"`
+    /// (FORMATS.md §7); absent: the time of the run.
+    #[serde(default)]
+    pub now: Option<String>,
 }
 
 /// Reads a `.jsonl` question file; blank lines and `#` lines are skipped.
@@ -79,6 +87,15 @@ pub fn parse_questions(path: &str, text: &str) -> Result<Vec<Question>, EvalErro
             line: index + 1,
             message: e.to_string(),
         })?;
+        if let Some(now) = &question.now {
+            if now.parse::<jiff::civil::DateTime>().is_err() {
+                return Err(EvalError::Parse {
+                    path: path.to_string(),
+                    line: index + 1,
+                    message: format!("`now`: `{now}` is not a local time like 2026-12-24T14:30:00"),
+                });
+            }
+        }
         questions.push(question);
     }
     Ok(questions)
@@ -121,6 +138,14 @@ pub struct QuestionResult {
     /// Why each rejected attempt was rejected, and what each attempt cost.
     pub rejected: Vec<String>,
     pub attempts: Vec<crate::assistant::generate::Attempt>,
+    /// The action as decided, `collect` included (`action` above counts a
+    /// form being collected as the escalation it leads to).
+    pub form_action: Action,
+    pub expected_form_action: Action,
+    /// The form after this line's messages, with the captured values.
+    pub form: Option<crate::assistant::forms::FormView>,
+    pub expected_form: Option<String>,
+    pub expected_fields: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 impl QuestionResult {
@@ -128,6 +153,25 @@ impl QuestionResult {
         self.action != self.expected_action
             || self.source_top1 == Some(false)
             || self.mentions_ok == Some(false)
+            || self.form_miss()
+    }
+
+    /// A line expecting a form or fields that did not get exactly them.
+    pub fn form_miss(&self) -> bool {
+        if self.expected_form.is_none() && self.expected_fields.is_none() {
+            return false;
+        }
+        let captured = self.form.as_ref().map(|f| &f.fields);
+        self.form_action != self.expected_form_action
+            || self
+                .expected_form
+                .as_ref()
+                .is_some_and(|name| self.form.as_ref().map(|f| &f.name) != Some(name))
+            || self.expected_fields.as_ref().is_some_and(|fields| {
+                fields
+                    .iter()
+                    .any(|(name, want)| captured.and_then(|c| c.get(name)) != Some(want))
+            })
     }
 }
 
@@ -194,6 +238,8 @@ pub struct Report {
     /// Keyed `faq`, `menu_item`, `section`, `business` (first source of each
     /// answer) and `joined` (answers of two entries, also counted by first kind).
     pub by_source_kind: BTreeMap<&'static str, KindBreakdown>,
+    /// FORMATS.md §7; null when no line expects a form or fields.
+    pub forms: Option<FormsReport>,
     #[serde(skip)]
     pub results: Vec<QuestionResult>,
 }
@@ -286,19 +332,34 @@ pub fn score(question: &Question, outcome: &Outcome, retrieval_only: bool) -> Qu
     };
     let mentions_ok = mentions_in(&outcome.reply);
     let detail = &outcome.reply_detail;
+    // For the §3 metrics a form being collected is the escalation it leads to.
+    // A question answered mid-form (the reply carries the owner's answer and
+    // its sources) counts as that answer.
+    let counted = |action: Action| match action {
+        Action::Collect if !decision.sources.is_empty() => Action::Answer,
+        Action::Collect => Action::Escalate,
+        other => other,
+    };
     let answered = decision.action == Action::Answer;
     let generation = detail.generation.as_ref();
     QuestionResult {
         id: question.id.clone(),
         message: question.message.clone(),
-        expected_action: question.expect.action,
+        expected_action: match question.expect.action {
+            Action::Collect => Action::Escalate,
+            other => other,
+        },
         expected_reason: question.expect.reason,
         expected_source: expected_source.map(|s| match s {
             ExpectedSources::One(one) => one.clone(),
             ExpectedSources::Any(any) => any.join(" | "),
         }),
-        action: decision.action,
-        reason: decision.reason,
+        action: counted(decision.action),
+        reason: decision.reason.or(outcome
+            .form
+            .as_ref()
+            .filter(|_| decision.action == Action::Collect)
+            .map(|form| form.escalate_as)),
         confidence: decision.confidence,
         sources,
         source_top1,
@@ -327,6 +388,11 @@ pub fn score(question: &Question, outcome: &Outcome, retrieval_only: bool) -> Qu
         attempts: generation
             .map(|g| g.attempt_costs.clone())
             .unwrap_or_default(),
+        form_action: decision.action,
+        expected_form_action: question.expect.action,
+        form: outcome.form.clone(),
+        expected_form: question.expect.form.clone(),
+        expected_fields: question.expect.fields.clone(),
     }
 }
 
@@ -337,14 +403,35 @@ pub fn run(
     retrieval_only: bool,
 ) -> Result<Report, crate::inference::ModelError> {
     let started = std::time::Instant::now();
+    let run_time = jiff::Timestamp::now();
     let mut results = Vec::with_capacity(questions.len());
     for chunk in questions.chunks(256) {
-        let batch: Vec<(&str, Channel, &[Turn])> = chunk
+        let batch: Vec<(&str, Channel, &[Turn], jiff::Timestamp)> = chunk
             .iter()
-            .map(|q| (q.message.as_str(), q.channel, q.history.as_slice()))
+            .map(|q| {
+                let now = q
+                    .now
+                    .as_deref()
+                    .and_then(|now| assistant.local_time(now).ok());
+                (
+                    q.message.as_str(),
+                    q.channel,
+                    q.history.as_slice(),
+                    now.unwrap_or(run_time),
+                )
+            })
             .collect();
-        let outcomes = assistant.ask_many(&batch)?;
-        for (question, outcome) in chunk.iter().zip(outcomes) {
+        let outcomes = assistant.ask_many_at(&batch)?;
+        for ((question, outcome), (_, _, _, now)) in chunk.iter().zip(outcomes).zip(&batch) {
+            // The same form engine as the live path: the history's customer
+            // turns replayed in order, then this message.
+            let state = if question.history.is_empty() {
+                None
+            } else {
+                assistant.replay_history(&question.history, question.channel, *now)?
+            };
+            let (outcome, _) =
+                assistant.apply_forms(outcome, &question.message, question.channel, *now, state)?;
             let mut result = score(question, &outcome, retrieval_only);
             if !retrieval_only && outcome.decision.action == Action::Answer {
                 let passages: Vec<&str> = outcome
@@ -364,6 +451,85 @@ pub fn run(
     }
     let elapsed = started.elapsed().as_secs_f64();
     Ok(summarise(results, elapsed))
+}
+
+/// FORMATS.md §7 `forms`: how well forms were started and filled.
+#[derive(Debug, Clone, Serialize)]
+pub struct FormsReport {
+    /// Lines with `expect.form` or `expect.fields`.
+    pub lines: usize,
+    pub form_started_ok: Option<f64>,
+    pub fields_exact: Option<f64>,
+    pub field_accuracy: BTreeMap<String, f64>,
+    /// Captured date or time values that differ from the expected one.
+    pub wrong_dates: usize,
+    /// Of those lines: the action (`collect` / `answer` / `escalate`) as expected.
+    pub action_ok: Option<f64>,
+}
+
+/// `None` when no line expects a form or fields.
+pub fn forms_report(results: &[QuestionResult]) -> Option<FormsReport> {
+    let lines: Vec<&QuestionResult> = results
+        .iter()
+        .filter(|r| r.expected_form.is_some() || r.expected_fields.is_some())
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let with_form: Vec<&&QuestionResult> =
+        lines.iter().filter(|r| r.expected_form.is_some()).collect();
+    let started_ok = with_form
+        .iter()
+        .filter(|r| r.form.as_ref().map(|f| &f.name) == r.expected_form.as_ref())
+        .count();
+    let with_fields: Vec<&&QuestionResult> = lines
+        .iter()
+        .filter(|r| r.expected_fields.is_some())
+        .collect();
+    let mut per_field: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut exact = 0;
+    let mut wrong_dates = 0;
+    for result in &with_fields {
+        let expected = result.expected_fields.as_ref().expect("filtered");
+        let captured = result.form.as_ref().map(|f| &f.fields);
+        let mut all = true;
+        for (name, want) in expected {
+            let got = captured.and_then(|c| c.get(name));
+            let ok = got == Some(want);
+            let entry = per_field.entry(name.clone()).or_default();
+            entry.1 += 1;
+            if ok {
+                entry.0 += 1;
+            } else {
+                all = false;
+                let looks_like_date_or_time = want.as_str().is_some_and(|w| {
+                    w.parse::<jiff::civil::Date>().is_ok() || w.parse::<jiff::civil::Time>().is_ok()
+                });
+                if got.is_some() && looks_like_date_or_time {
+                    wrong_dates += 1;
+                }
+            }
+        }
+        if all {
+            exact += 1;
+        }
+    }
+    let action_ok = lines
+        .iter()
+        .filter(|r| r.form_action == r.expected_form_action)
+        .count();
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    Some(FormsReport {
+        lines: lines.len(),
+        form_started_ok: ratio(started_ok, with_form.len()).map(round),
+        fields_exact: ratio(exact, with_fields.len()).map(round),
+        field_accuracy: per_field
+            .into_iter()
+            .map(|(name, (ok, total))| (name, round(ok as f64 / total as f64)))
+            .collect(),
+        wrong_dates,
+        action_ok: ratio(action_ok, lines.len()).map(round),
+    })
 }
 
 pub fn summarise(results: Vec<QuestionResult>, elapsed_seconds: f64) -> Report {
@@ -472,6 +638,7 @@ pub fn summarise(results: Vec<QuestionResult>, elapsed_seconds: f64) -> Report {
         policy: None,
         stage_latency_ms,
         by_source_kind,
+        forms: forms_report(&results),
         results,
     }
 }
@@ -553,6 +720,22 @@ pub fn render_table(report: &Report, misses: usize) -> String {
             ));
         }
     }
+    if let Some(forms) = &report.forms {
+        out.push_str(&format!(
+            "\nforms ({} lines): started ok {}, fields exact {}, action ok {}, wrong dates {}\n",
+            forms.lines,
+            show(forms.form_started_ok),
+            show(forms.fields_exact),
+            show(forms.action_ok),
+            forms.wrong_dates
+        ));
+        let accuracy: Vec<String> = forms
+            .field_accuracy
+            .iter()
+            .map(|(name, value)| format!("{name} {value:.3}"))
+            .collect();
+        out.push_str(&format!("  field accuracy: {}\n", accuracy.join(", ")));
+    }
     let missed: Vec<&QuestionResult> = report.results.iter().filter(|r| r.is_miss()).collect();
     if misses > 0 && !missed.is_empty() {
         out.push_str(&format!(
@@ -578,6 +761,34 @@ pub fn render_table(report: &Report, misses: usize) -> String {
                 (Action::Escalate, None, _) => "escalate".into(),
                 (Action::Answer, _, Some(source)) => format!("answer {source}"),
                 (Action::Answer, _, None) => "answer".into(),
+                (Action::Collect, _, _) => "collect".into(),
+            };
+            let (got, wanted) = if miss.form_miss() {
+                let captured = miss
+                    .form
+                    .as_ref()
+                    .map(|f| {
+                        format!(
+                            "{} {}",
+                            f.name,
+                            serde_json::to_string(&f.fields).unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_else(|| "no form".into());
+                (
+                    format!("{} [{captured}]", miss.form_action.as_str()),
+                    format!(
+                        "{} [{} {}]",
+                        miss.expected_form_action.as_str(),
+                        miss.expected_form.as_deref().unwrap_or("-"),
+                        miss.expected_fields
+                            .as_ref()
+                            .map(|f| serde_json::to_string(f).unwrap_or_default())
+                            .unwrap_or_default()
+                    ),
+                )
+            } else {
+                (got, wanted)
             };
             let mut message: String = miss.message.chars().take(70).collect();
             if miss.message.chars().count() > 70 {
@@ -604,6 +815,16 @@ mod tests {
         assert!(questions[0].expect.source.as_ref().unwrap().contains("c#d"));
         assert_eq!(questions[0].history.len(), 1);
         assert_eq!(questions[1].expect.reason, Some(Reason::HumanRequested));
+    }
+
+    #[test]
+    fn a_line_may_carry_its_local_time_and_a_bad_one_is_reported() {
+        let good = "{\"id\":\"h1\",\"message\":\"open now?\",\"now\":\"2026-12-01T14:30:00\",\"expect\":{\"action\":\"answer\"}}\n";
+        let questions = parse_questions("h.jsonl", good).unwrap();
+        assert_eq!(questions[0].now.as_deref(), Some("2026-12-01T14:30:00"));
+        let bad = good.replace("2026-12-01T14:30:00", "tuesday 2pm");
+        let error = parse_questions("h.jsonl", &bad).unwrap_err();
+        assert!(error.to_string().starts_with("h.jsonl:1: `now`"), "{error}");
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct Index {
     /// Stems of every word in the knowledge, to tell which words of a message
     /// the business never mentions.
     vocabulary: std::collections::HashSet<String>,
+    /// forms.toml phrasings (not retrievable entries): (form index, unit vector).
+    form_vectors: Vec<(usize, Vec<f32>)>,
     pub stats: BuildStats,
 }
 
@@ -149,6 +151,16 @@ impl Index {
                 hashes.push(hash);
             }
         }
+        let mut form_hashes = Vec::new();
+        for (position, form) in knowledge.forms.iter().enumerate() {
+            for phrasing in &form.phrasings {
+                let hash = hash_text(phrasing);
+                if cache.get(&hash).is_none() && queued.insert(hash) {
+                    missing.push((hash, phrasing.clone()));
+                }
+                form_hashes.push((position, hash));
+            }
+        }
         let missing_texts: Vec<&str> = missing.iter().map(|(_, t)| t.as_str()).collect();
         let fresh = embedder.embed(&missing_texts)?;
         let embedded = fresh.len();
@@ -160,6 +172,15 @@ impl Index {
         for hash in &hashes {
             vectors.extend_from_slice(cache.get(hash).expect("every text was embedded or cached"));
         }
+        let form_vectors = form_hashes
+            .iter()
+            .map(|(form, hash)| {
+                let vector = cache
+                    .get(hash)
+                    .expect("every form phrasing was embedded or cached");
+                (*form, vector.to_vec())
+            })
+            .collect();
         let stats = BuildStats {
             entries: knowledge.entries.len(),
             vectors: hashes.len(),
@@ -187,6 +208,7 @@ impl Index {
             vectors,
             owners,
             vocabulary,
+            form_vectors,
             stats,
         })
     }
@@ -222,6 +244,21 @@ impl Index {
     /// Ranks entries for a message. `query_vectors` are unit vectors of the whole
     /// message and of its parts (each sentence of a long message); an entry scores
     /// by its best vector against the best of them.
+    /// The form whose phrasing is closest to any of the query vectors, with
+    /// that cosine similarity.
+    pub fn best_form(&self, query_vectors: &[Vec<f32>]) -> Option<(usize, f32)> {
+        let mut best: Option<(usize, f32)> = None;
+        for (form, vector) in &self.form_vectors {
+            for query in query_vectors {
+                let similarity = crate::inference::embedder::cosine(vector, query);
+                if best.is_none_or(|(_, b)| similarity > b) {
+                    best = Some((*form, similarity));
+                }
+            }
+        }
+        best
+    }
+
     pub fn search(&self, query_text: &str, query_vectors: &[Vec<f32>], limit: usize) -> Vec<Hit> {
         let entry_count = self.knowledge.entries.len();
         let mut dense = vec![f32::NEG_INFINITY; entry_count];

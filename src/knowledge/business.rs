@@ -1,5 +1,8 @@
-//! `business.toml`: name, time zone, contact, weekly hours, closures and the
-//! owner's escalation settings. Unknown keys are errors that name the key.
+//! `business.toml`: name, time zone, contact, weekly hours (several ranges a
+//! day, ranges past midnight), closed dates and date ranges, special hours for
+//! single days, and the owner's escalation settings. Unknown keys, bad times and
+//! overlapping hours are errors that name their line. What the hours mean at a
+//! given instant is [`super::hours`]' job.
 
 use super::{line_of, toml_error, Issue};
 use serde::Deserialize;
@@ -15,6 +18,11 @@ pub struct EscalationSettings {
     /// An order of this many items or more is high-value and goes to a person.
     pub large_order_quantity: u32,
     pub handover_message: String,
+    /// While the business is open a person usually replies within this many
+    /// minutes; every hand-over says so (outside hours it names the next opening).
+    pub reply_within_minutes: u32,
+    /// Who replies to hand-overs, named in that sentence ("Jasmine will reply…").
+    pub person_name: Option<String>,
     pub human_phrases: Vec<String>,
     pub complaint_phrases: Vec<String>,
     pub sensitive_phrases: Vec<String>,
@@ -26,7 +34,9 @@ impl Default for EscalationSettings {
         EscalationSettings {
             min_confidence: 0.55,
             large_order_quantity: 24,
-            handover_message: "Thanks for your message! I've passed it to the team and a person will get back to you shortly.".into(),
+            handover_message: "Thanks for your message! I've passed it to the team.".into(),
+            reply_within_minutes: 30,
+            person_name: None,
             human_phrases: Vec::new(),
             complaint_phrases: Vec::new(),
             sensitive_phrases: Vec::new(),
@@ -47,10 +57,22 @@ struct HoursFile {
     sunday: Option<Spanned<String>>,
 }
 
+/// One `[[closed]]` table: a `date`, or a `from`..`to` range (both included).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClosedFile {
+    date: Option<Spanned<String>>,
+    from: Option<Spanned<String>>,
+    to: Option<Spanned<String>>,
+    reason: Option<String>,
+}
+
+/// One `[[special_hours]]` table: different hours on one date.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecialFile {
     date: Spanned<String>,
+    hours: Spanned<String>,
     reason: Option<String>,
 }
 
@@ -66,16 +88,29 @@ struct BusinessFile {
     currency: Option<String>,
     hours: Option<HoursFile>,
     #[serde(default)]
-    closed: Vec<ClosedFile>,
+    closed: Vec<Spanned<ClosedFile>>,
+    #[serde(default)]
+    special_hours: Vec<Spanned<SpecialFile>>,
     #[serde(default)]
     escalation: EscalationSettings,
 }
 
-/// Minutes since midnight for the open and close time of one span.
+/// Minutes since the day's midnight for the open and close time of one span.
+/// `closes` is after `opens`; above 1440 the span runs past midnight into the
+/// next day ("18:00-2:00" is 1080..1560). A span belongs to the day it opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenSpan {
     pub opens: u16,
     pub closes: u16,
+}
+
+const DAY_MINUTES: u16 = 24 * 60;
+
+impl OpenSpan {
+    /// Runs past midnight into the next day.
+    pub fn past_midnight(&self) -> bool {
+        self.closes > DAY_MINUTES
+    }
 }
 
 pub const WEEKDAYS: [&str; 7] = [
@@ -88,10 +123,25 @@ pub const WEEKDAYS: [&str; 7] = [
     "Sunday",
 ];
 
-/// A date the business is closed.
+/// Dates the business is closed: one day (`first == last`) or a range, both included.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Closure {
+    pub first: jiff::civil::Date,
+    pub last: jiff::civil::Date,
+    pub reason: Option<String>,
+}
+
+impl Closure {
+    pub fn contains(&self, date: jiff::civil::Date) -> bool {
+        self.first <= date && date <= self.last
+    }
+}
+
+/// Hours that replace the weekly hours on one date (Christmas Eve closes early).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecialHours {
     pub date: jiff::civil::Date,
+    pub spans: Vec<OpenSpan>,
     pub reason: Option<String>,
 }
 
@@ -107,43 +157,131 @@ pub struct Business {
     pub currency: String,
     /// Monday first; an empty list means closed that day. `None` when no `[hours]`.
     pub hours: Option<[Vec<OpenSpan>; 7]>,
+    /// Sorted by first date; never overlapping.
     pub closures: Vec<Closure>,
+    /// Sorted by date; at most one per date, never on a closed date.
+    pub special_hours: Vec<SpecialHours>,
     pub escalation: EscalationSettings,
 }
 
-/// Parses "7:00-18:00" (or several spans joined by `,`) or "closed".
+/// Parses one day's hours as an owner writes them: "7:00-18:00", "7am-6pm",
+/// several ranges ("7:00-12:00, 13:00-18:00" for a lunch break; `,`, `;` or
+/// `and` between them), a range past midnight ("18:00-2:00" closes at 2am the
+/// next day), or "closed". Ranges come back sorted; ranges that touch are
+/// joined; ranges that overlap are an error.
 pub fn parse_hours(text: &str) -> Result<Vec<OpenSpan>, String> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("closed") {
         return Ok(Vec::new());
     }
-    let mut spans = Vec::new();
-    for part in text.split(',') {
-        let (open, close) = part
-            .split_once('-')
-            .ok_or_else(|| format!("`{text}` is not `HH:MM-HH:MM` or `closed`"))?;
-        let opens = parse_clock(open)
-            .ok_or_else(|| format!("`{}` is not a time like 7:00", open.trim()))?;
-        let closes = parse_clock(close)
-            .ok_or_else(|| format!("`{}` is not a time like 18:00", close.trim()))?;
-        if closes <= opens {
-            return Err(format!("`{}` closes before it opens", part.trim()));
+    let lowered = text.to_lowercase();
+    let mut spans: Vec<(OpenSpan, String)> = Vec::new();
+    for part in lowered
+        .split([',', ';'])
+        .flat_map(|p| p.split(" and "))
+        .map(str::trim)
+    {
+        if part.is_empty() {
+            continue;
         }
-        spans.push(OpenSpan { opens, closes });
+        let (open, close) = split_range(part).ok_or_else(|| {
+            format!("`{text}` is not hours like `7:00-18:00`, `7am-6pm` or `closed`")
+        })?;
+        let opens = parse_clock(open)
+            .filter(|&m| m < DAY_MINUTES)
+            .ok_or_else(|| format!("`{}` is not an opening time like 7:00 or 7am", open.trim()))?;
+        let mut closes = parse_clock(close)
+            .ok_or_else(|| format!("`{}` is not a closing time like 18:00 or 6pm", close.trim()))?;
+        if closes == 0 {
+            closes = DAY_MINUTES; // "-0:00", "-midnight", "-12am": the end of the day
+        }
+        if closes == opens {
+            return Err(format!("`{part}` opens and closes at the same time"));
+        }
+        if closes < opens {
+            closes += DAY_MINUTES; // past midnight: closes the next day
+        }
+        spans.push((OpenSpan { opens, closes }, part.to_string()));
     }
-    Ok(spans)
+    if spans.is_empty() {
+        return Err(format!(
+            "`{text}` is not hours like `7:00-18:00`, `7am-6pm` or `closed`"
+        ));
+    }
+    spans.sort_by_key(|(span, _)| span.opens);
+    let mut joined: Vec<(OpenSpan, String)> = Vec::new();
+    for (span, written) in spans {
+        match joined.last_mut() {
+            Some((last, last_written)) if span.opens < last.closes => {
+                return Err(format!("`{written}` overlaps `{last_written}`"));
+            }
+            Some((last, _)) if span.opens == last.closes => last.closes = span.closes,
+            _ => joined.push((span, written)),
+        }
+    }
+    Ok(joined.into_iter().map(|(span, _)| span).collect())
 }
 
+/// "7:00-18:00", "7am - 6pm", "7am to 6pm", "7–18" → the two sides.
+fn split_range(part: &str) -> Option<(&str, &str)> {
+    if let Some(sides) = part.split_once(" to ") {
+        return Some(sides);
+    }
+    part.split_once(['-', '–', '—'])
+}
+
+/// Minutes since midnight of "7", "7:00", "07:30", "19:00", "24:00", "7am",
+/// "6:30 pm", "12am" (0), "noon", "midnight" (0).
 fn parse_clock(text: &str) -> Option<u16> {
-    let text = text.trim();
-    let (hours, minutes) = text.split_once(':').unwrap_or((text, "0"));
+    let text = text.trim().to_lowercase();
+    match text.as_str() {
+        "noon" | "midday" => return Some(12 * 60),
+        "midnight" => return Some(0),
+        _ => {}
+    }
+    let (number, meridiem) = if let Some(rest) = text
+        .strip_suffix("am")
+        .or_else(|| text.strip_suffix("a.m."))
+    {
+        (rest.trim(), Some(false))
+    } else if let Some(rest) = text
+        .strip_suffix("pm")
+        .or_else(|| text.strip_suffix("p.m."))
+    {
+        (rest.trim(), Some(true))
+    } else {
+        (text.as_str(), None)
+    };
+    let (hours, minutes) = match number.split_once([':', '.']) {
+        Some((hours, minutes)) if minutes.len() == 2 => (hours, minutes),
+        Some(_) => return None,
+        None => (number, "0"),
+    };
+    if hours.is_empty() || hours.len() > 2 || !hours.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let hours: u16 = hours.parse().ok()?;
     let minutes: u16 = minutes.parse().ok()?;
-    (hours <= 24 && minutes < 60 && hours * 60 + minutes <= 24 * 60).then_some(hours * 60 + minutes)
+    if minutes >= 60 {
+        return None;
+    }
+    let hours = match meridiem {
+        Some(_) if !(1..=12).contains(&hours) => return None,
+        Some(pm) => hours % 12 + if pm { 12 } else { 0 },
+        None if hours > 24 || (hours == 24 && minutes > 0) => return None,
+        None => hours,
+    };
+    Some(hours * 60 + minutes)
 }
 
 /// "7am", "6:30pm", "noon", "midnight".
+/// Minutes past a day (a span closing after midnight) wrap to the next day's clock.
 pub fn format_clock(minutes: u16) -> String {
+    let minutes = if minutes > DAY_MINUTES {
+        minutes - DAY_MINUTES
+    } else {
+        minutes
+    };
     let (hours, mins) = (minutes / 60, minutes % 60);
     match (hours, mins) {
         (0, 0) | (24, 0) => "midnight".into(),
@@ -196,6 +334,7 @@ pub fn parse(path: &str, text: &str, issues: &mut Vec<Issue>) -> Option<Business
         ));
         ok = false;
     }
+    let mut day_lines = [None; 7];
     let hours = file.hours.map(|hours| {
         let days = [
             hours.monday,
@@ -206,45 +345,250 @@ pub fn parse(path: &str, text: &str, issues: &mut Vec<Issue>) -> Option<Business
             hours.saturday,
             hours.sunday,
         ];
-        days.map(|day| match day {
-            None => Vec::new(),
-            Some(value) => match parse_hours(value.get_ref()) {
-                Ok(spans) => spans,
+        let mut weekly: [Vec<OpenSpan>; 7] = Default::default();
+        for (index, day) in days.into_iter().enumerate() {
+            let Some(value) = day else { continue };
+            let line = line_of(text, value.span().start);
+            day_lines[index] = Some(line);
+            match parse_hours(value.get_ref()) {
+                Ok(spans) => {
+                    warn_long_overnight(path, line, value.get_ref(), &spans, issues);
+                    weekly[index] = spans;
+                }
                 Err(message) => {
+                    issues.push(Issue::error(path, line, message));
+                    ok = false;
+                }
+            }
+        }
+        // A range past midnight must end before the next day's first range opens.
+        for (index, spans) in weekly.iter().enumerate() {
+            let next = (index + 1) % 7;
+            if let (Some(last), Some(first)) = (spans.last(), weekly[next].first()) {
+                if last.past_midnight() && last.closes - DAY_MINUTES > first.opens {
                     issues.push(Issue::error(
                         path,
-                        line_of(text, value.span().start),
-                        message,
+                        day_lines[index].unwrap_or(1),
+                        format!(
+                            "{} runs past midnight to {}, after {} opens at {}",
+                            WEEKDAYS[index],
+                            format_clock(last.closes),
+                            WEEKDAYS[next],
+                            format_clock(first.opens)
+                        ),
                     ));
                     ok = false;
-                    Vec::new()
                 }
-            },
-        })
+            }
+        }
+        weekly
     });
-    let mut closures = Vec::new();
+
+    let parse_date = |value: &Spanned<String>, issues: &mut Vec<Issue>| {
+        let parsed = value.get_ref().trim().parse::<jiff::civil::Date>().ok();
+        if parsed.is_none() {
+            issues.push(Issue::error(
+                path,
+                line_of(text, value.span().start),
+                format!("`{}` is not a date like 2026-12-25", value.get_ref()),
+            ));
+        }
+        parsed
+    };
+    let mut closures: Vec<(Closure, usize)> = Vec::new();
     for closed in file.closed {
-        match closed.date.get_ref().parse::<jiff::civil::Date>() {
-            Ok(date) => closures.push(Closure {
-                date,
-                reason: closed.reason,
-            }),
-            Err(_) => {
+        let line = line_of(text, closed.span().start);
+        let closed = closed.into_inner();
+        let (first, last) = match (&closed.date, &closed.from, &closed.to) {
+            (Some(date), None, None) => {
+                let date = parse_date(date, issues);
+                (date, date)
+            }
+            (None, Some(from), Some(to)) => (parse_date(from, issues), parse_date(to, issues)),
+            (Some(_), _, _) => {
                 issues.push(Issue::error(
                     path,
-                    line_of(text, closed.date.span().start),
-                    format!("`{}` is not a date like 2026-12-25", closed.date.get_ref()),
+                    line,
+                    "a [[closed]] entry has either `date` (one day) or `from` and `to` (a range), not both",
+                ));
+                (None, None)
+            }
+            (None, _, _) => {
+                issues.push(Issue::error(
+                    path,
+                    line,
+                    "a [[closed]] entry needs `date` (one day) or both `from` and `to` (a range of days)",
+                ));
+                (None, None)
+            }
+        };
+        let (Some(first), Some(last)) = (first, last) else {
+            ok = false;
+            continue;
+        };
+        if last < first {
+            issues.push(Issue::error(
+                path,
+                line,
+                format!("`to` ({last}) is before `from` ({first})"),
+            ));
+            ok = false;
+            continue;
+        }
+        closures.push((
+            Closure {
+                first,
+                last,
+                reason: closed.reason,
+            },
+            line,
+        ));
+    }
+    closures.sort_by_key(|(closure, line)| (closure.first, *line));
+    for pair in closures.windows(2) {
+        let ((earlier, earlier_line), (later, later_line)) = (&pair[0], &pair[1]);
+        if later.first <= earlier.last {
+            issues.push(Issue::error(
+                path,
+                *later_line,
+                format!(
+                    "closed dates overlap: {} is already closed by the entry on line {earlier_line}",
+                    later.first
+                ),
+            ));
+            ok = false;
+        }
+    }
+
+    let mut special_hours: Vec<(SpecialHours, usize)> = Vec::new();
+    for special in file.special_hours {
+        let line = line_of(text, special.span().start);
+        let special = special.into_inner();
+        let date = parse_date(&special.date, issues);
+        let hours_line = line_of(text, special.hours.span().start);
+        let spans = match parse_hours(special.hours.get_ref()) {
+            Ok(spans) if spans.is_empty() => {
+                issues.push(Issue::error(
+                    path,
+                    hours_line,
+                    "for a day you are closed, use a [[closed]] entry",
+                ));
+                None
+            }
+            Ok(spans) => {
+                warn_long_overnight(path, hours_line, special.hours.get_ref(), &spans, issues);
+                Some(spans)
+            }
+            Err(message) => {
+                issues.push(Issue::error(path, hours_line, message));
+                None
+            }
+        };
+        let (Some(date), Some(spans)) = (date, spans) else {
+            ok = false;
+            continue;
+        };
+        if let Some((_, closed_line)) = closures.iter().find(|(c, _)| c.contains(date)) {
+            issues.push(Issue::error(
+                path,
+                line,
+                format!(
+                    "{date} has special hours but is closed by the entry on line {closed_line}"
+                ),
+            ));
+            ok = false;
+            continue;
+        }
+        if let Some((_, other_line)) = special_hours.iter().find(|(s, _)| s.date == date) {
+            issues.push(Issue::error(
+                path,
+                line,
+                format!("{date} already has special hours on line {other_line}"),
+            ));
+            ok = false;
+            continue;
+        }
+        special_hours.push((
+            SpecialHours {
+                date,
+                spans,
+                reason: special.reason,
+            },
+            line,
+        ));
+    }
+    special_hours.sort_by_key(|(special, _)| special.date);
+    let closures: Vec<Closure> = closures.into_iter().map(|(c, _)| c).collect();
+    // Special hours against the days around them: a range past midnight on the
+    // day before must end before they open, and theirs before the next day opens.
+    if let Some(weekly) = &hours {
+        let specials: Vec<SpecialHours> = special_hours.iter().map(|(s, _)| s.clone()).collect();
+        for (special, line) in &special_hours {
+            let day = |date: jiff::civil::Date| {
+                super::hours::spans_on(weekly, &closures, &specials, date).to_vec()
+            };
+            let (Ok(before), Ok(after)) = (special.date.yesterday(), special.date.tomorrow())
+            else {
+                continue;
+            };
+            let overlap = |earlier: &[OpenSpan], later: &[OpenSpan]| {
+                earlier
+                    .last()
+                    .copied()
+                    .zip(later.first().copied())
+                    .filter(|(last, first)| {
+                        last.past_midnight() && last.closes - DAY_MINUTES > first.opens
+                    })
+            };
+            let spans = &special.spans;
+            let clash = overlap(&day(before), spans)
+                .map(|(last, _)| {
+                    format!(
+                        "the hours of {before} run past midnight to {}, after these open",
+                        format_clock(last.closes)
+                    )
+                })
+                .or_else(|| {
+                    overlap(spans, &day(after)).map(|(last, first)| {
+                        format!(
+                            "these hours run past midnight to {}, after {after} opens at {}",
+                            format_clock(last.closes),
+                            format_clock(first.opens)
+                        )
+                    })
+                });
+            if let Some(message) = clash {
+                issues.push(Issue::error(
+                    path,
+                    *line,
+                    format!("{}: {message}", special.date),
                 ));
                 ok = false;
             }
         }
+    } else if let Some((_, line)) = special_hours.first() {
+        issues.push(Issue::error(
+            path,
+            *line,
+            "[[special_hours]] needs the weekly [hours] table too",
+        ));
+        ok = false;
     }
+
     let escalation = file.escalation;
     if !(0.0..=1.0).contains(&escalation.min_confidence) {
         issues.push(Issue::error(
             path,
-            1,
+            line_of_key(text, "min_confidence"),
             "escalation.min_confidence must be between 0 and 1",
+        ));
+        ok = false;
+    }
+    if escalation.reply_within_minutes == 0 {
+        issues.push(Issue::error(
+            path,
+            line_of_key(text, "reply_within_minutes"),
+            "escalation.reply_within_minutes must be at least 1",
         ));
         ok = false;
     }
@@ -258,8 +602,47 @@ pub fn parse(path: &str, text: &str, issues: &mut Vec<Issue>) -> Option<Business
         currency: file.currency.unwrap_or_else(|| "$".into()),
         hours,
         closures,
+        special_hours: special_hours.into_iter().map(|(s, _)| s).collect(),
         escalation,
     })
+}
+
+/// Line of the first `key =` in the file (1 when absent), for settings that
+/// are read without spans.
+fn line_of_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|line| {
+            line.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(1, |index| index + 1)
+}
+
+/// A range past midnight that lasts more than 16 hours ("9:00-5:00") is more
+/// likely a 12-hour clock slip than a night shift: say so, but accept it.
+fn warn_long_overnight(
+    path: &str,
+    line: usize,
+    written: &str,
+    spans: &[OpenSpan],
+    issues: &mut Vec<Issue>,
+) {
+    if let Some(span) = spans
+        .iter()
+        .find(|s| s.past_midnight() && s.closes - s.opens > 16 * 60)
+    {
+        issues.push(Issue::warning(
+            path,
+            line,
+            format!(
+                "`{}` runs past midnight to {} the next day; if you meant the afternoon, write it as {}:00",
+                written.trim(),
+                format_clock(span.closes),
+                (span.closes - DAY_MINUTES) / 60 + 12
+            ),
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -298,12 +681,12 @@ mod tests {
     #[test]
     fn bad_hours_and_time_zone_point_at_their_lines() {
         let errors = errors_of(
-            "name = \"x\"\ntimezone = \"Mars/Olympus\"\n[hours]\nmonday = \"9-5pm\"\ntuesday = \"18:00-9:00\"\n",
+            "name = \"x\"\ntimezone = \"Mars/Olympus\"\n[hours]\nmonday = \"9-25:00\"\ntuesday = \"9:00-9:00\"\n",
         );
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors[0].starts_with("business.toml:2:"));
-        assert!(errors[1].starts_with("business.toml:4:"));
-        assert!(errors[2].starts_with("business.toml:5:") && errors[2].contains("closes before"));
+        assert!(errors[1].starts_with("business.toml:4:") && errors[1].contains("25:00"));
+        assert!(errors[2].starts_with("business.toml:5:") && errors[2].contains("same time"));
     }
 
     #[test]
@@ -312,6 +695,147 @@ mod tests {
         assert_eq!(format_spans(&spans), "7am to 12:30pm and 1:30pm to 6pm");
         assert_eq!(parse_hours("closed").unwrap(), vec![]);
         assert_eq!(format_clock(12 * 60), "noon");
-        assert!(parse_hours("9am-5pm").is_err());
+        assert_eq!(
+            parse_hours("9am-5pm").unwrap(),
+            parse_hours("9:00-17:00").unwrap()
+        );
+        assert_eq!(
+            parse_hours("7am to noon and 1pm - 6:30 pm").unwrap(),
+            parse_hours("7:00-12:00; 13:00-18:30").unwrap()
+        );
+        assert!(
+            parse_hours("9am-5").is_ok(),
+            "5 is 05:00: runs past midnight"
+        );
+        assert!(parse_hours("nine to five").is_err());
+        assert!(parse_hours("13pm-14pm").is_err());
+    }
+
+    #[test]
+    fn a_range_past_midnight_closes_the_next_day() {
+        let spans = parse_hours("18:00-2:00").unwrap();
+        assert_eq!(
+            spans,
+            vec![OpenSpan {
+                opens: 18 * 60,
+                closes: 26 * 60
+            }]
+        );
+        assert!(spans[0].past_midnight());
+        assert_eq!(format_spans(&spans), "6pm to 2am");
+        // Ending at midnight is the end of the same day, not a day-long range.
+        for written in ["18:00-0:00", "18:00-24:00", "6pm-midnight", "6pm-12am"] {
+            assert_eq!(
+                parse_hours(written).unwrap(),
+                vec![OpenSpan {
+                    opens: 18 * 60,
+                    closes: 24 * 60
+                }],
+                "{written}"
+            );
+        }
+    }
+
+    #[test]
+    fn overlapping_ranges_are_rejected_and_touching_ones_joined() {
+        let error = parse_hours("7:00-12:00, 11:00-18:00").unwrap_err();
+        assert!(
+            error.contains("`11:00-18:00` overlaps `7:00-12:00`"),
+            "{error}"
+        );
+        assert_eq!(
+            parse_hours("12:00-18:00, 7:00-12:00").unwrap(),
+            vec![OpenSpan {
+                opens: 7 * 60,
+                closes: 18 * 60
+            }]
+        );
+    }
+
+    #[test]
+    fn a_night_range_running_into_the_next_days_hours_is_an_error() {
+        let errors = errors_of(
+            "name = \"x\"\ntimezone = \"UTC\"\n[hours]\nfriday = \"20:00-3:00\"\nsaturday = \"2:00-12:00\"\nsunday = \"22:00-8:00\"\nmonday = \"9:00-17:00\"\n",
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("business.toml:4: error: Friday runs past midnight to 3am, after Saturday opens at 2am"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn a_long_night_range_is_accepted_with_a_warning() {
+        let mut issues = Vec::new();
+        let business = parse(
+            "business.toml",
+            "name = \"x\"\ntimezone = \"UTC\"\n[hours]\ntuesday = \"9:00-5:00\"\n",
+            &mut issues,
+        );
+        assert!(business.is_some());
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].severity, super::super::Severity::Warning);
+        assert!(issues[0].message.contains("17:00"), "{}", issues[0]);
+    }
+
+    const CLOSURES: &str =
+        "name = \"x\"\ntimezone = \"America/New_York\"\n[hours]\nthursday = \"7:00-18:00\"\n";
+
+    #[test]
+    fn closed_dates_ranges_and_special_hours_parse() {
+        let mut issues = Vec::new();
+        let text = format!(
+            "{CLOSURES}[[closed]]\ndate = \"2026-12-25\"\nreason = \"Christmas Day\"\n[[closed]]\nfrom = \"2027-08-09\"\nto = \"2027-08-15\"\n[[special_hours]]\ndate = \"2026-12-24\"\nhours = \"7:00-15:00\"\nreason = \"Christmas Eve\"\n[escalation]\nreply_within_minutes = 45\nperson_name = \"Jasmine\"\n"
+        );
+        let business = parse("business.toml", &text, &mut issues).unwrap();
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(business.closures.len(), 2);
+        assert!(business.closures[1].contains(jiff::civil::date(2027, 8, 12)));
+        assert_eq!(business.special_hours[0].spans[0].closes, 15 * 60);
+        assert_eq!(business.escalation.reply_within_minutes, 45);
+        assert_eq!(business.escalation.person_name.as_deref(), Some("Jasmine"));
+    }
+
+    #[test]
+    fn overlapping_closures_and_contradicting_special_hours_are_errors() {
+        let text = format!(
+            "{CLOSURES}[[closed]]\nfrom = \"2026-12-24\"\nto = \"2026-12-27\"\n[[closed]]\ndate = \"2026-12-26\"\n[[closed]]\nfrom = \"2027-01-05\"\nto = \"2027-01-02\"\n[[special_hours]]\ndate = \"2026-12-25\"\nhours = \"9:00-12:00\"\n[[special_hours]]\ndate = \"2026-12-31\"\nhours = \"9:00-12:00, 11:00-13:00\"\n[[closed]]\nreason = \"no date\"\n"
+        );
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        let joined = errors.join("\n");
+        assert!(joined.contains("business.toml:8: error: closed dates overlap: 2026-12-26 is already closed by the entry on line 5"), "{joined}");
+        assert!(
+            joined.contains(
+                "business.toml:10: error: `to` (2027-01-02) is before `from` (2027-01-05)"
+            ),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("business.toml:13: error: 2026-12-25 has special hours but is closed"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("business.toml:18: error: `11:00-13:00` overlaps `9:00-12:00`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("business.toml:19: error: a [[closed]] entry needs `date`"),
+            "{joined}"
+        );
+    }
+
+    #[test]
+    fn special_hours_past_midnight_must_end_before_the_next_day_opens() {
+        let text =
+            format!("{CLOSURES}[[special_hours]]\ndate = \"2026-12-23\"\nhours = \"18:00-8:00\"\n");
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("business.toml:5: error: 2026-12-23: these hours run past midnight to 8am, after 2026-12-24 opens at 7am"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn a_zero_reply_time_is_an_error_on_its_line() {
+        let errors =
+            errors_of("name = \"x\"\ntimezone = \"UTC\"\n[escalation]\nreply_within_minutes = 0\n");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("business.toml:4:"), "{}", errors[0]);
     }
 }

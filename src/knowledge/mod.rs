@@ -6,6 +6,8 @@
 //! so callers keep serving the last good one.
 
 pub mod business;
+pub mod forms;
+pub mod hours;
 mod lint;
 pub mod markdown;
 pub mod menu;
@@ -119,6 +121,8 @@ pub struct KnowledgeBase {
     pub business: Business,
     pub entries: Vec<Entry>,
     pub menu: Vec<menu::MenuItem>,
+    /// forms.toml: details to collect before a custom request is handed over.
+    pub forms: Vec<forms::Form>,
     /// Warnings found while loading (errors prevent loading altogether).
     pub warnings: Vec<Issue>,
 }
@@ -179,6 +183,7 @@ impl KnowledgeBase {
         let mut entries = Vec::new();
         let mut menu_items = Vec::new();
         let mut menu_currency = None;
+        let mut form_list = Vec::new();
         for relative in &files {
             if relative == "business.toml" {
                 continue;
@@ -191,9 +196,7 @@ impl KnowledgeBase {
                 }
             } else if relative == "forms.toml" {
                 if let Some(text) = read(relative, &mut issues) {
-                    if let Err(error) = text.parse::<toml::Table>() {
-                        issues.push(toml_error(relative, &text, &error));
-                    }
+                    form_list = forms::parse(relative, &text, &mut issues);
                 }
             } else if relative.ends_with(".md") {
                 if let Some(text) = read(relative, &mut issues) {
@@ -263,6 +266,11 @@ impl KnowledgeBase {
             });
         }
         entries.extend(business_entries(&business));
+        let known: Vec<SourceId> = entries.iter().map(|e| e.source.clone()).collect();
+        forms::check_sources("forms.toml", &form_list, &known, &mut issues);
+        if issues.iter().any(|i| i.severity == Severity::Error) {
+            return Err(KnowledgeError { issues });
+        }
         lint::check(&entries, &menu_items, &business, &mut issues);
 
         Ok(KnowledgeBase {
@@ -270,6 +278,7 @@ impl KnowledgeBase {
             business,
             entries,
             menu: menu_items,
+            forms: form_list,
             warnings: issues,
         })
     }
@@ -305,7 +314,11 @@ fn business_entries(business: &Business) -> Vec<Entry> {
                 "Are you open today?",
                 "Are you open on the weekend?",
             ],
-            format!("Our opening hours:\n{}", lines.join("\n")),
+            format!(
+                "Our opening hours:\n{}{}",
+                lines.join("\n"),
+                special_hours_text(business)
+            ),
         ));
     }
     if !business.closures.is_empty() {
@@ -313,7 +326,15 @@ fn business_entries(business: &Business) -> Vec<Entry> {
             .closures
             .iter()
             .map(|c| {
-                let date = c.date.strftime("%A %B %-d, %Y").to_string();
+                let date = if c.first == c.last {
+                    c.first.strftime("%A %B %-d, %Y").to_string()
+                } else {
+                    format!(
+                        "{} to {}",
+                        c.first.strftime("%A %B %-d"),
+                        c.last.strftime("%A %B %-d, %Y")
+                    )
+                };
                 match &c.reason {
                     Some(reason) => format!("{date} ({reason})"),
                     None => date,
@@ -368,6 +389,26 @@ fn business_entries(business: &Business) -> Vec<Entry> {
         ));
     }
     entries
+}
+
+/// The `[[special_hours]]` lines under the weekly table, so an answer computed
+/// from them is grounded in the hours entry's own text.
+fn special_hours_text(business: &Business) -> String {
+    if business.special_hours.is_empty() {
+        return String::new();
+    }
+    let lines: Vec<String> = business
+        .special_hours
+        .iter()
+        .map(|special| {
+            let date = special.date.strftime("%A %B %-d, %Y");
+            match &special.reason {
+                Some(reason) => format!("{date} ({reason}): {}", format_spans(&special.spans)),
+                None => format!("{date}: {}", format_spans(&special.spans)),
+            }
+        })
+        .collect();
+    format!("\nSpecial hours:\n{}", lines.join("\n"))
 }
 
 /// Every `.md` and `.toml` file under `root`, relative, with `/` separators, sorted.

@@ -169,8 +169,8 @@ impl Store {
             }
             if reply.action == Action::Escalate {
                 sqlx::query(
-                    "INSERT INTO queue_items (id, conversation_id, message_id, reason, priority, summary, state, created_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'open', $7) ON CONFLICT (message_id) DO NOTHING",
+                    "INSERT INTO queue_items (id, conversation_id, message_id, reason, priority, summary, state, created_ms, fields) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8) ON CONFLICT (message_id) DO NOTHING",
                 )
                 .bind(new_id())
                 .bind(&job.conversation_id)
@@ -179,6 +179,7 @@ impl Store {
                 .bind(priority_of(reply.reason))
                 .bind(job.text.chars().take(280).collect::<String>())
                 .bind(now)
+                .bind(reply.fields.clone())
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("UPDATE conversations SET owner = 'human', status = 'waiting', updated_ms = $2 WHERE id = $1")
@@ -187,6 +188,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            forms::write_in(&mut *tx, &job.conversation_id, &reply.form, now).await?;
             events::record_in(&mut *tx, "message", Some(&job.conversation_id)).await?;
             if reply.action == Action::Escalate {
                 events::record_in(&mut *tx, "queue", Some(&job.conversation_id)).await?;

@@ -12,6 +12,7 @@
 mod accounts;
 mod conversations;
 pub mod events;
+mod forms;
 mod inbox;
 mod ingest;
 mod jobs;
@@ -23,6 +24,7 @@ use crate::channels::{DeliveryState, InboundMessage, StatusUpdate};
 use crate::domain::{Action, Channel, Reason, Speaker, Turn};
 pub use accounts::Session;
 pub use events::StoredEvent;
+pub use forms::FormWrite;
 pub use inbox::{ConversationSummary, HumanReply, InboxMessage, Note, View};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -123,6 +125,10 @@ pub struct BotReply {
     pub confidence: f32,
     pub sources: Vec<String>,
     pub text: String,
+    /// The conversation's form state after this reply (same transaction).
+    pub form: FormWrite,
+    /// Collected form fields (JSON object) for the queue item of an escalation.
+    pub fields: Option<String>,
 }
 
 /// What completing a job did.
@@ -329,6 +335,7 @@ impl Store {
     /// Deletes every row (tests on a shared PostgreSQL database).
     pub async fn wipe(&self) -> Result<(), StoreError> {
         for table in [
+            "form_states",
             "events",
             "notes",
             "alerts",

@@ -149,6 +149,18 @@ CREATE TABLE alerts (
 );
 "#,
     ),
+    // Forms: the state of the form being collected in each conversation.
+    (
+        3,
+        r#"
+CREATE TABLE form_states (
+    conversation_id TEXT PRIMARY KEY REFERENCES conversations(id),
+    form TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+"#,
+    ),
 ];
 
 /// (version, statements) for PostgreSQL.
@@ -293,6 +305,17 @@ CREATE TABLE api_tokens (
 CREATE TABLE alerts (
     conversation_id TEXT PRIMARY KEY,
     last_sent_ms BIGINT NOT NULL
+);
+"#,
+    ),
+    (
+        3,
+        r#"
+CREATE TABLE form_states (
+    conversation_id TEXT PRIMARY KEY REFERENCES conversations(id),
+    form TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_ms BIGINT NOT NULL
 );
 "#,
     ),

@@ -741,3 +741,118 @@ async fn an_expired_session_is_refused() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_window_a_template_goes_out_and_a_refusal_is_failed_in_plain_words() {
+    let fake = start_fake_providers().await;
+    let app = spawn_app_with("inbox-template", None, Some(fake), |settings| {
+        settings.whatsapp.templates = vec![frontdesk::config::WhatsappTemplate {
+            name: "order_update".into(),
+            language: "en_US".into(),
+            parameters: vec!["customer name".into()],
+        }];
+    })
+    .await;
+    frontdesk::http::auth::set_owner_password(&app.state.store, PASSWORD)
+        .await
+        .unwrap();
+    let owner = sign_in(&app, PASSWORD).await.unwrap();
+    let two_days_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 48 * 3600;
+    post_signed(
+        &app,
+        &whatsapp_payload_at(
+            "15550009090",
+            "wamid.old.1",
+            "please call me back",
+            two_days_ago,
+        ),
+    )
+    .await;
+    let id = conversation_in(&app, &owner, "needs_you", "15550009090").await;
+    let detail = owner.get(&app, &format!("/api/conversations/{id}")).await;
+    assert_eq!(detail["templates"][0]["name"], "order_update");
+    let wrong = owner
+        .post(
+            &app,
+            &format!("/api/conversations/{id}/template"),
+            serde_json::json!({"name": "order_update", "parameters": []}),
+        )
+        .await;
+    assert_eq!(wrong.status(), 400, "a missing parameter is refused");
+    let sent = owner
+        .post(
+            &app,
+            &format!("/api/conversations/{id}/template"),
+            serde_json::json!({"name": "order_update", "parameters": ["Kerry"]}),
+        )
+        .await;
+    assert_eq!(sent.status(), 202);
+    assert!(
+        eventually(30, || {
+            app.fake
+                .sends()
+                .iter()
+                .any(|s| s.to == "15550009090" && s.text == "template:order_update")
+        })
+        .await,
+        "the template did not reach the provider: {:?}",
+        app.fake.sends()
+    );
+
+    // The window looks open to us but WhatsApp says otherwise: failed, in plain
+    // words, and not retried.
+    post_signed(
+        &app,
+        &whatsapp_payload(
+            REFUSING_CUSTOMER,
+            "wamid.refuse.1",
+            "can I talk to a person",
+        ),
+    )
+    .await;
+    let id = conversation_in(&app, &owner, "needs_you", REFUSING_CUSTOMER).await;
+    let reply = owner
+        .post(
+            &app,
+            &format!("/api/conversations/{id}/reply"),
+            serde_json::json!({"text": "Hello! Jasmine here."}),
+        )
+        .await;
+    assert_eq!(reply.status(), 202);
+    let message_id = reply.json::<serde_json::Value>().await.unwrap()["message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut failed = serde_json::Value::Null;
+    for _ in 0..300 {
+        let detail = owner.get(&app, &format!("/api/conversations/{id}")).await;
+        failed = detail["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == message_id.as_str())
+            .cloned()
+            .unwrap();
+        if failed["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("24 hours"),
+        "{failed}"
+    );
+    let refusals = *app.fake.refused.lock().unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        *app.fake.refused.lock().unwrap(),
+        refusals,
+        "a window refusal was retried"
+    );
+    app.stop().await;
+}

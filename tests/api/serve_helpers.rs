@@ -51,8 +51,10 @@ async fn graph_send(
         == Some(&format!("Bearer {ACCESS_TOKEN}"));
     // WhatsApp posts to /{phone_number_id}/messages; the Messenger Send API to /me/messages.
     let (provider, to, text, shape_ok) = if phone_id == "me" {
+        // A plain response, or a person's reply after 24 hours with the HUMAN_AGENT tag.
+        let tagged = body["messaging_type"] == "MESSAGE_TAG" && body["tag"] == "HUMAN_AGENT";
         let ok = body["recipient"]["id"].is_string()
-            && body["messaging_type"] == "RESPONSE"
+            && (body["messaging_type"] == "RESPONSE" || tagged)
             && body["message"]["text"].is_string();
         (
             "messenger",
@@ -61,18 +63,54 @@ async fn graph_send(
             ok,
         )
     } else {
+        // Free text, or an approved template (recorded as `template:<name>`).
+        let text_ok = body["type"] == "text" && body["text"]["body"].is_string();
+        let template_ok = body["type"] == "template"
+            && body["template"]["name"].is_string()
+            && body["template"]["language"]["code"].is_string();
         let ok = phone_id == PHONE_NUMBER_ID
             && body["messaging_product"] == "whatsapp"
-            && body["type"] == "text"
-            && body["text"]["body"].is_string();
-        (
+            && (text_ok || template_ok);
+        let text = if template_ok {
+            body["template"]["name"]
+                .as_str()
+                .map(|name| format!("template:{name}"))
+        } else {
+            body["text"]["body"].as_str().map(str::to_string)
+        };
+        if body["to"] == REFUSING_CUSTOMER && !template_ok && auth_ok {
+            // As WhatsApp answers a free-form send outside the 24-hour window.
+            *fake.refused.lock().unwrap() += 1;
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(
+                    serde_json::json!({"error": {"message": "(#131047) Re-engagement message", "type": "OAuthException", "code": 131047,
+                    "error_data": {"messaging_product": "whatsapp", "details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."}}}),
+                ),
+            );
+        }
+        return record_graph_send(
+            &fake,
             "whatsapp",
             body["to"].as_str(),
-            body["text"]["body"].as_str(),
-            ok,
-        )
+            text.as_deref(),
+            auth_ok && ok,
+        );
     };
-    if !auth_ok || !shape_ok {
+    record_graph_send(&fake, provider, to, text, auth_ok && shape_ok)
+}
+
+/// A WhatsApp customer for whom the fake refuses free text with error 131047.
+pub const REFUSING_CUSTOMER: &str = "15550131047";
+
+fn record_graph_send(
+    fake: &FakeProviders,
+    provider: &'static str,
+    to: Option<&str>,
+    text: Option<&str>,
+    accepted: bool,
+) -> (StatusCode, Json<serde_json::Value>) {
+    if !accepted {
         *fake.refused.lock().unwrap() += 1;
         return (
             StatusCode::UNAUTHORIZED,

@@ -2,8 +2,8 @@
 //! client talking to the real server (store, answer worker, delivery worker).
 //!
 //! `widget_answers_a_question_in_a_real_browser` also drives headless Chromium
-//! through tests/browser/webchat.mjs, but only with FRONTDESK_BROWSER_TESTS=1
-//! (it needs `/usr/bin/chromium` and `npm install` in tests/browser/).
+//! through tests/browser/webchat.mjs (it needs `/usr/bin/chromium`, or
+//! `$CHROMIUM`, and `npm ci` in tests/browser/; `.ci/run` sets both up).
 
 use crate::serve_helpers::*;
 use frontdesk::config::Secret;
@@ -365,12 +365,12 @@ async fn serve_shop_page(frontdesk_base: &str) -> (String, tokio::task::JoinHand
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn widget_answers_a_question_in_a_real_browser() {
-    if std::env::var("FRONTDESK_BROWSER_TESTS").as_deref() != Ok("1") {
-        eprintln!(
-            "FRONTDESK_BROWSER_TESTS is not 1: browser test skipped (see tests/browser/README.md)"
-        );
-        return;
-    }
+    assert!(
+        crate::helpers::repo()
+            .join("tests/browser/node_modules/playwright-core")
+            .is_dir(),
+        "run `npm ci` in tests/browser (see tests/browser/README.md)"
+    );
     let app = spawn_app("webchat-browser", None, None).await;
     let (shop, server) = serve_shop_page(&app.base).await;
     let script = crate::helpers::repo().join("tests/browser/webchat.mjs");
@@ -385,7 +385,7 @@ async fn widget_answers_a_question_in_a_real_browser() {
     })
     .await
     .unwrap()
-    .expect("node runs (install Node.js and `npm install` in tests/browser)");
+    .expect("node runs (install Node.js, and `npm ci` in tests/browser)");
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
