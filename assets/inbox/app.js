@@ -701,13 +701,6 @@
     }).then(function () { busy(form, false); });
   });
 
-  byId("reply").addEventListener("keydown", function (event) {
-    // Ctrl/Cmd+Enter sends, as in most mail and chat tools.
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-      event.preventDefault();
-      byId("reply-form").requestSubmit();
-    }
-  });
   byId("reply").addEventListener("input", function () {
     if (!byId("reply").value.trim()) byId("others-replied").hidden = true;
   });

@@ -46,6 +46,12 @@ impl Assistant {
         let expanded = crate::text::expand_shorthand(message);
         let vectors = self.embedder().embed(&[expanded.as_str()])?;
         let phrasing_match = self.index.best_form(&vectors);
+        // How close the best knowledge entry is, on the same cosine scale.
+        let answer_score = self
+            .index
+            .search(&expanded, &vectors, 1)
+            .first()
+            .map_or(0.0, |hit| hit.dense);
         let decision = &outcome.decision;
         let rule = match decision.action {
             Action::Escalate => decision.reason.filter(|r| {
@@ -77,7 +83,7 @@ impl Assistant {
             rule,
             answer,
             phrasing_match,
-            answer_score: outcome.top_scores[0],
+            answer_score,
         };
         let step = forms::step(
             &knowledge.forms,

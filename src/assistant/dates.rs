@@ -306,8 +306,7 @@ fn number_words(tokens: &[Token], i: usize) -> Option<(i64, usize)> {
         }
         if let Some((rest, n)) = word(k)
             .and_then(small)
-            .map(|_| number_words(tokens, k))
-            .flatten()
+            .and_then(|_| number_words(tokens, k))
         {
             if rest < 100 {
                 value += rest;

@@ -135,7 +135,7 @@ pub struct Message<'a> {
     pub answer: Option<(&'a str, &'a SourceId)>,
     /// The best-matching form phrasing: (form index, cosine similarity).
     pub phrasing_match: Option<(usize, f32)>,
-    /// The ordinary answer's best similarity to the message (0 without one).
+    /// Cosine similarity of the message to the best knowledge entry.
     pub answer_score: f32,
 }
 
@@ -170,9 +170,9 @@ pub enum Step {
 }
 
 /// A message this similar to one of a form's phrasings starts the form.
-pub const START_SIMILARITY: f32 = 0.72;
+pub const START_SIMILARITY: f32 = 0.75;
 /// A question the knowledge answers starts the form only this close.
-pub const CLEAR_START_SIMILARITY: f32 = 0.85;
+pub const CLEAR_START_SIMILARITY: f32 = 0.9;
 /// A high-value order starts the form at this lower similarity.
 pub const HIGH_VALUE_START_SIMILARITY: f32 = 0.55;
 
@@ -421,7 +421,8 @@ impl<'a> Reader<'a> {
                 ))
             }
             DateRead::None => return Extracted::Nothing,
-            DateRead::Unsure => return Extracted::Invalid(format!(
+            DateRead::Unsure => {
+                return Extracted::Invalid(format!(
                 "I want to be sure I have the right day: which date do you mean (for example {})?",
                 dates::format_date(
                     today
@@ -431,7 +432,8 @@ impl<'a> Reader<'a> {
                         .unwrap_or(today),
                     today
                 )
-            )),
+            ))
+            }
             DateRead::One(date) => date,
         };
         let days_between = date
@@ -1134,8 +1136,21 @@ fn start(forms: &[Form], message: &Message, hard_rule: Option<Reason>) -> Step {
         return continue_form(form, state, &lead, invalid, message.today, "");
     }
     if let Some(index) = by_source {
+        // "can u make a bday cake? next saturday, vanilla": a question about
+        // the form's subject that already carries its details starts it.
+        let form = &forms[index];
+        let reader = Reader::new(message, form);
+        let mut state = FormState::new(form, Stage::Collecting);
+        let (taken, invalid) = take_values(&reader, form, &mut state, false);
+        if taken {
+            let lead = format!(
+                "I can take the details for your {} and pass them to the team. ",
+                form.title.to_lowercase()
+            );
+            return continue_form(form, state, &lead, invalid, message.today, "");
+        }
         return Step::Offer {
-            state: FormState::new(&forms[index], Stage::Offered),
+            state: FormState::new(form, Stage::Offered),
         };
     }
     Step::Pass
@@ -1266,7 +1281,7 @@ type = "phone"
                 && text.ends_with("Which date works for you?"),
             "{text}"
         );
-        assert!(view.unwrap().fields.get("date").is_none());
+        assert!(!view.unwrap().fields.contains_key("date"));
     }
 
     #[test]

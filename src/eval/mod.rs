@@ -146,6 +146,8 @@ pub struct QuestionResult {
     pub form: Option<crate::assistant::forms::FormView>,
     pub expected_form: Option<String>,
     pub expected_fields: Option<BTreeMap<String, serde_json::Value>>,
+    /// What the customer would be sent (for `--details`).
+    pub reply: String,
 }
 
 impl QuestionResult {
@@ -345,7 +347,10 @@ pub fn score(question: &Question, outcome: &Outcome, retrieval_only: bool) -> Qu
     QuestionResult {
         id: question.id.clone(),
         message: question.message.clone(),
+        // An expected `collect` that was collected counts as whatever the
+        // reply was (an answer mid-form, or the escalation it leads to).
         expected_action: match question.expect.action {
+            Action::Collect if decision.action == Action::Collect => counted(Action::Collect),
             Action::Collect => Action::Escalate,
             other => other,
         },
@@ -393,6 +398,7 @@ pub fn score(question: &Question, outcome: &Outcome, retrieval_only: bool) -> Qu
         form: outcome.form.clone(),
         expected_form: question.expect.form.clone(),
         expected_fields: question.expect.fields.clone(),
+        reply: outcome.reply.clone(),
     }
 }
 

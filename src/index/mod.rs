@@ -181,11 +181,13 @@ impl Index {
                 (*form, vector.to_vec())
             })
             .collect();
+        // Form phrasings are embedded through the same cache: count them too.
+        let vectors_total = hashes.len() + form_hashes.len();
         let stats = BuildStats {
             entries: knowledge.entries.len(),
-            vectors: hashes.len(),
+            vectors: vectors_total,
             embedded,
-            from_cache: hashes.len() - embedded,
+            from_cache: vectors_total.saturating_sub(embedded),
         };
         let mut vocabulary = std::collections::HashSet::new();
         for entry in &knowledge.entries {

@@ -19,7 +19,7 @@ impl Store {
                 "conversation {conversation_id}"
             )));
         }
-        events::record_in(&mut *tx, "owner", Some(conversation_id)).await?;
+        events::record_in(&mut tx, "owner", Some(conversation_id)).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -341,7 +341,7 @@ impl Store {
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
-        events::record_in(&mut *tx, "note", Some(conversation_id)).await?;
+        events::record_in(&mut tx, "note", Some(conversation_id)).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -359,7 +359,7 @@ impl Store {
                 "conversation {conversation_id}"
             )));
         }
-        events::record_in(&mut *tx, "read", Some(conversation_id)).await?;
+        events::record_in(&mut tx, "read", Some(conversation_id)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -459,7 +459,7 @@ impl Store {
         .bind(reply.tag.clone())
         .execute(&mut *tx)
         .await?;
-        events::record_in(&mut *tx, "message", Some(conversation_id)).await?;
+        events::record_in(&mut tx, "message", Some(conversation_id)).await?;
         tx.commit().await?;
         Ok(message_id)
     }
@@ -493,9 +493,9 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        events::record_in(&mut *tx, "owner", Some(conversation_id)).await?;
+        events::record_in(&mut tx, "owner", Some(conversation_id)).await?;
         if closed.rows_affected() > 0 {
-            events::record_in(&mut *tx, "queue", Some(conversation_id)).await?;
+            events::record_in(&mut tx, "queue", Some(conversation_id)).await?;
         }
         tx.commit().await?;
         Ok(())

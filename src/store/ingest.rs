@@ -38,7 +38,7 @@ impl Store {
         .await?
         .try_get("id")?;
         if contact_id == fresh_contact_id {
-            link_new_contact(&mut *tx, &contact_id, message.channel, &message.sender).await?;
+            link_new_contact(&mut tx, &contact_id, message.channel, &message.sender).await?;
         }
         let conversation_id: String = sqlx::query(
             "INSERT INTO conversations (id, contact_id, channel, business_account, owner, status, thread_ref, created_ms, updated_ms) \
@@ -82,7 +82,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(Ingested::Duplicate);
         }
-        events::record_in(&mut *tx, "message", Some(&conversation_id)).await?;
+        events::record_in(&mut tx, "message", Some(&conversation_id)).await?;
         let outcome = if message.is_echo {
             sqlx::query("UPDATE conversations SET owner = 'human', updated_ms = $2 WHERE id = $1")
                 .bind(&conversation_id)
@@ -142,7 +142,7 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        events::record_in(&mut *tx, "status", Some(&conversation_id)).await?;
+        events::record_in(&mut tx, "status", Some(&conversation_id)).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -188,10 +188,10 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            forms::write_in(&mut *tx, &job.conversation_id, &reply.form, now).await?;
-            events::record_in(&mut *tx, "message", Some(&job.conversation_id)).await?;
+            forms::write_in(&mut tx, &job.conversation_id, &reply.form, now).await?;
+            events::record_in(&mut tx, "message", Some(&job.conversation_id)).await?;
             if reply.action == Action::Escalate {
-                events::record_in(&mut *tx, "queue", Some(&job.conversation_id)).await?;
+                events::record_in(&mut tx, "queue", Some(&job.conversation_id)).await?;
             }
             Completion::Queued { outbox_id }
         };

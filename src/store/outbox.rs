@@ -83,7 +83,7 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            events::record_in(&mut *tx, "queue", Some(&conversation_id)).await?;
+            events::record_in(&mut tx, "queue", Some(&conversation_id)).await?;
             tx.commit().await?;
             settled += 1;
         }
@@ -148,7 +148,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let conversation_id: String = row.try_get("conversation_id")?;
-        events::record_in(&mut *tx, "status", Some(&conversation_id)).await?;
+        events::record_in(&mut tx, "status", Some(&conversation_id)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -184,7 +184,7 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
                 let conversation_id: String = row.try_get("conversation_id")?;
-                events::record_in(&mut *tx, "status", Some(&conversation_id)).await?;
+                events::record_in(&mut tx, "status", Some(&conversation_id)).await?;
                 tx.commit().await?;
             }
         }

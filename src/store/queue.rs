@@ -67,7 +67,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        events::record_in(&mut *tx, "queue", Some(&conversation_id)).await?;
+        events::record_in(&mut tx, "queue", Some(&conversation_id)).await?;
         tx.commit().await?;
         Ok(())
     }

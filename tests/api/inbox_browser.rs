@@ -287,6 +287,16 @@ async fn owner_answers_a_customer_from_the_inbox_in_a_real_browser() {
     );
     assert_eq!(kerry.len(), 4, "{kerry:?}");
 
+    // The template picked for Sam (whose window had closed) went out as a template.
+    assert!(
+        eventually(20, || sent_to(&app, SAM)
+            .iter()
+            .any(|text| text == "template:order_ready"))
+        .await,
+        "Sam's template did not reach the fake WhatsApp: {:?}",
+        sent_to(&app, SAM)
+    );
+
     let published = repo.join("docs/screenshots");
     std::fs::create_dir_all(&published).unwrap();
     for name in SCREENSHOTS {

@@ -17,7 +17,8 @@ fn editing_one_entry_re_embeds_only_that_entry_and_the_answer_changes() {
     let first = startup::build_assistant(&knowledge, &paths.cache_dir(), embedder.clone()).unwrap();
     assert!(
         first.index.stats.from_cache < 10,
-        "a fresh cache only repeats duplicate texts"
+        "a fresh cache only repeats duplicate texts: {:?}",
+        first.index.stats
     );
     assert!(first.index.stats.embedded > 100);
 
