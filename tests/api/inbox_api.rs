@@ -360,8 +360,22 @@ async fn send(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_documented_api_path_needs_credentials() {
+async fn every_documented_api_path_needs_credentials_on_sqlite() {
     let (app, owner) = signed_in_app("inbox-auth", None).await;
+    every_documented_api_path_needs_credentials(app, owner).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_api_path_needs_credentials_on_postgres() {
+    let Some(url) = postgres_database("inbox_auth").await else {
+        eprintln!("DATABASE_URL_TEST not set: PostgreSQL variant skipped (CI sets it)");
+        return;
+    };
+    let (app, owner) = signed_in_app("inbox-auth-postgres", Some(url)).await;
+    every_documented_api_path_needs_credentials(app, owner).await;
+}
+
+async fn every_documented_api_path_needs_credentials(app: TestApp, owner: Owner) {
     let operations = documented_operations(&app).await;
     let token = frontdesk::http::auth::create_api_token(&app.state.store, "ci")
         .await
@@ -526,8 +540,22 @@ async fn open_stream(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_event_stream_resumes_after_last_event_id() {
+async fn the_event_stream_resumes_after_last_event_id_on_sqlite() {
     let (app, owner) = signed_in_app("inbox-events", None).await;
+    the_event_stream_resumes_after_last_event_id(app, owner).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_resumes_after_last_event_id_on_postgres() {
+    let Some(url) = postgres_database("inbox_events").await else {
+        eprintln!("DATABASE_URL_TEST not set: PostgreSQL variant skipped (CI sets it)");
+        return;
+    };
+    let (app, owner) = signed_in_app("inbox-events-postgres", Some(url)).await;
+    the_event_stream_resumes_after_last_event_id(app, owner).await;
+}
+
+async fn the_event_stream_resumes_after_last_event_id(app: TestApp, owner: Owner) {
     let stream = open_stream(&app, &owner, None).await;
     post_signed(
         &app,

@@ -36,15 +36,36 @@ async fn next_reload(reloads: &mut Receiver<Reloaded>, seconds: u64) -> Option<R
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn knowledge_edits_are_served_live_and_broken_edits_keep_the_last_good_index() {
-    let dir = scratch("live-reload-knowledge");
+async fn knowledge_edits_are_served_live_and_broken_edits_keep_the_last_good_index_on_sqlite() {
+    knowledge_edits_are_served_live_and_broken_edits_keep_the_last_good_index("live-reload", None)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knowledge_edits_are_served_live_and_broken_edits_keep_the_last_good_index_on_postgres() {
+    let Some(url) = postgres_database("live_reload").await else {
+        eprintln!("DATABASE_URL_TEST not set: PostgreSQL variant skipped (CI sets it)");
+        return;
+    };
+    knowledge_edits_are_served_live_and_broken_edits_keep_the_last_good_index(
+        "live-reload-postgres",
+        Some(url),
+    )
+    .await;
+}
+
+async fn knowledge_edits_are_served_live_and_broken_edits_keep_the_last_good_index(
+    name: &str,
+    database: Option<String>,
+) {
+    let dir = scratch(&format!("{name}-knowledge"));
     let knowledge = dir.join("knowledge");
     copy_dir(&repo().join("knowledge"), &knowledge);
     // The shared assistant fills target/test-data/cache; a copy of it makes the
     // scratch app's cache warm, as a running server's is.
     tokio::task::spawn_blocking(shared_assistant).await.unwrap();
     let watched = knowledge.clone();
-    let app = spawn_app_with("live-reload", None, None, move |settings| {
+    let app = spawn_app_with(name, database, None, move |settings| {
         copy_dir(
             &repo().join("target").join("test-data").join("cache"),
             &settings.data_dir.join("cache"),
