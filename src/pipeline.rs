@@ -4,6 +4,7 @@
 //! decision and any escalation in one transaction. Sending is `delivery`'s job.
 
 use crate::assistant::forms::FormState;
+use crate::domain::Channel;
 use crate::http::AppState;
 use crate::store::{BotReply, Completion, FormWrite, Job, Owner};
 use std::time::Duration;
@@ -76,6 +77,24 @@ async fn answer(state: &AppState, job: Job) {
         .await
         .map_err(|e| PipelineError::Worker(e.to_string()))?
         .map_err(|e| PipelineError::Model(e.to_string()))?;
+        let mut form_state = form_state;
+        if let Some(form_state) = form_state.as_mut() {
+            // A form that just started on SMS or WhatsApp: the number is known.
+            let e164 = match job.channel {
+                Channel::Sms => Some(job.sender.clone()),
+                Channel::Whatsapp => Some(format!("+{}", job.sender.trim_start_matches('+'))),
+                _ => None,
+            };
+            let served = state.assistant.current();
+            let forms = &served.index.knowledge.forms;
+            if let (false, Some(e164), Some(form)) = (
+                had_form,
+                e164,
+                forms.iter().find(|f| f.name == form_state.form),
+            ) {
+                form_state.prefill_phone(form, &e164);
+            }
+        }
         let decision = &outcome.decision;
         let form = match form_state {
             Some(form_state) => FormWrite::Save {

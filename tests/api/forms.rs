@@ -195,10 +195,25 @@ async fn form_survives_a_restart_and_lands_on_the_queue_item(name: &str, url: Op
     );
     say(&second, "wamid.form.3", "skip", 3).await;
     say(&second, "wamid.form.4", "Sam Lee", 4).await;
-    say(&second, "wamid.form.5", "718 555 0142", 5).await;
+    // The WhatsApp number is known: no question for it, it is read back instead.
+    let confirmation = second.fake.sends()[3].text.clone();
+    assert!(
+        confirmation.contains("Servings: 20")
+            && confirmation.contains("+15550001234")
+            && confirmation.contains("Is that all correct?"),
+        "{confirmation}"
+    );
+    // Another number given at the read-back replaces it.
+    say(
+        &second,
+        "wamid.form.5",
+        "actually my number is 718 555 0142",
+        5,
+    )
+    .await;
     let confirmation = second.fake.sends()[4].text.clone();
     assert!(
-        confirmation.contains("Servings: 20") && confirmation.contains("Is that all correct?"),
+        confirmation.contains("Is that all correct?"),
         "{confirmation}"
     );
     say(&second, "wamid.form.6", "yes", 6).await;

@@ -83,6 +83,34 @@ impl FormState {
             .collect()
     }
 
+    /// On SMS and WhatsApp the customer's number is already known: fills the
+    /// form's still-empty `phone` fields with it (E.164), unless a reply is
+    /// asking for one right now. The confirmation reads it back, so the
+    /// customer can still give another. Returns whether anything was filled.
+    pub fn prefill_phone(&mut self, form: &Form, sender_e164: &str) -> bool {
+        let valid = sender_e164.starts_with('+')
+            && (9..=16).contains(&sender_e164.len())
+            && sender_e164[1..].chars().all(|c| c.is_ascii_digit());
+        if !valid || form.name != self.form {
+            return false;
+        }
+        let mut filled = false;
+        for field in &form.fields {
+            if field.kind != crate::knowledge::forms::FieldKind::Phone
+                || self.asking.contains(&field.name)
+            {
+                continue;
+            }
+            if let Some(state @ FieldState::Empty) = self.fields.get_mut(&field.name) {
+                *state = FieldState::Filled {
+                    value: Value::String(sender_e164.to_string()),
+                };
+                filled = true;
+            }
+        }
+        filled
+    }
+
     /// The captured values, as FORMATS.md §6 writes them.
     pub fn captured(&self) -> BTreeMap<String, Value> {
         self.fields

@@ -231,3 +231,21 @@ fn phones_times_and_emails() {
         Some("jo.smith@example.com")
     );
 }
+
+#[test]
+fn the_senders_number_fills_an_empty_phone_field_but_not_one_being_asked() {
+    let forms = forms();
+    let form = &forms[0];
+    let mut state = FormState::new(form, Stage::Collecting);
+    assert!(!state.prefill_phone(form, "15551234567"), "not E.164");
+    assert!(state.prefill_phone(form, "+15551234567"));
+    assert_eq!(
+        state.captured().get("phone"),
+        Some(&serde_json::json!("+15551234567"))
+    );
+    assert!(!state.prefill_phone(form, "+15550000000"), "already filled");
+
+    let mut asked = FormState::new(form, Stage::Collecting);
+    asked.asking = vec!["phone".into()];
+    assert!(!asked.prefill_phone(form, "+15551234567"));
+}
