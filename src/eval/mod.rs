@@ -5,101 +5,16 @@ use crate::assistant::policy::ReplySource;
 use crate::assistant::{Assistant, Outcome};
 use crate::domain::{Action, Channel, Reason, Turn};
 use crate::knowledge::EntryKind;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 
-#[derive(Debug, thiserror::Error)]
-pub enum EvalError {
-    #[error("{path}: cannot read: {message}")]
-    Read { path: String, message: String },
-    #[error("{path}:{line}: {message}")]
-    Parse {
-        path: String,
-        line: usize,
-        message: String,
-    },
-}
+mod forms;
+mod questions;
 
-/// One source or several, any of which counts.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum ExpectedSources {
-    One(String),
-    Any(Vec<String>),
-}
-
-impl ExpectedSources {
-    pub fn contains(&self, source: &str) -> bool {
-        match self {
-            ExpectedSources::One(one) => one == source,
-            ExpectedSources::Any(any) => any.iter().any(|s| s == source),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Expectation {
-    pub action: Action,
-    pub source: Option<ExpectedSources>,
-    #[serde(default)]
-    pub mentions: Vec<String>,
-    pub reason: Option<Reason>,
-    /// The form in progress (or completed) after this message (FORMATS.md §7).
-    pub form: Option<String>,
-    /// Values captured so far; only the listed keys are checked.
-    pub fields: Option<BTreeMap<String, serde_json::Value>>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Question {
-    pub id: String,
-    #[serde(default)]
-    pub channel: Channel,
-    pub message: String,
-    pub expect: Expectation,
-    #[serde(default)]
-    pub history: Vec<Turn>,
-    /// When the message is sent, business-local `"YYYY-MM-DDTHH:MM:SS"`
-    /// (FORMATS.md §7); absent: the time of the run.
-    #[serde(default)]
-    pub now: Option<String>,
-}
-
-/// Reads a `.jsonl` question file; blank lines and `#` lines are skipped.
-pub fn read_questions(path: &Path) -> Result<Vec<Question>, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|e| EvalError::Read {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    parse_questions(&path.display().to_string(), &text)
-}
-
-pub fn parse_questions(path: &str, text: &str) -> Result<Vec<Question>, EvalError> {
-    let mut questions = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let question: Question = serde_json::from_str(trimmed).map_err(|e| EvalError::Parse {
-            path: path.to_string(),
-            line: index + 1,
-            message: e.to_string(),
-        })?;
-        if let Some(now) = &question.now {
-            if now.parse::<jiff::civil::DateTime>().is_err() {
-                return Err(EvalError::Parse {
-                    path: path.to_string(),
-                    line: index + 1,
-                    message: format!("`now`: `{now}` is not a local time like 2026-12-24T14:30:00"),
-                });
-            }
-        }
-        questions.push(question);
-    }
-    Ok(questions)
-}
+pub use forms::{forms_report, FormsReport};
+pub use questions::{
+    parse_questions, read_questions, EvalError, Expectation, ExpectedSources, Question,
+};
 
 /// The result of one question, kept for the misses list.
 #[derive(Debug, Clone, Serialize)]
@@ -459,85 +374,6 @@ pub fn run(
     Ok(summarise(results, elapsed))
 }
 
-/// FORMATS.md §7 `forms`: how well forms were started and filled.
-#[derive(Debug, Clone, Serialize)]
-pub struct FormsReport {
-    /// Lines with `expect.form` or `expect.fields`.
-    pub lines: usize,
-    pub form_started_ok: Option<f64>,
-    pub fields_exact: Option<f64>,
-    pub field_accuracy: BTreeMap<String, f64>,
-    /// Captured date or time values that differ from the expected one.
-    pub wrong_dates: usize,
-    /// Of those lines: the action (`collect` / `answer` / `escalate`) as expected.
-    pub action_ok: Option<f64>,
-}
-
-/// `None` when no line expects a form or fields.
-pub fn forms_report(results: &[QuestionResult]) -> Option<FormsReport> {
-    let lines: Vec<&QuestionResult> = results
-        .iter()
-        .filter(|r| r.expected_form.is_some() || r.expected_fields.is_some())
-        .collect();
-    if lines.is_empty() {
-        return None;
-    }
-    let with_form: Vec<&&QuestionResult> =
-        lines.iter().filter(|r| r.expected_form.is_some()).collect();
-    let started_ok = with_form
-        .iter()
-        .filter(|r| r.form.as_ref().map(|f| &f.name) == r.expected_form.as_ref())
-        .count();
-    let with_fields: Vec<&&QuestionResult> = lines
-        .iter()
-        .filter(|r| r.expected_fields.is_some())
-        .collect();
-    let mut per_field: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut exact = 0;
-    let mut wrong_dates = 0;
-    for result in &with_fields {
-        let expected = result.expected_fields.as_ref().expect("filtered");
-        let captured = result.form.as_ref().map(|f| &f.fields);
-        let mut all = true;
-        for (name, want) in expected {
-            let got = captured.and_then(|c| c.get(name));
-            let ok = got == Some(want);
-            let entry = per_field.entry(name.clone()).or_default();
-            entry.1 += 1;
-            if ok {
-                entry.0 += 1;
-            } else {
-                all = false;
-                let looks_like_date_or_time = want.as_str().is_some_and(|w| {
-                    w.parse::<jiff::civil::Date>().is_ok() || w.parse::<jiff::civil::Time>().is_ok()
-                });
-                if got.is_some() && looks_like_date_or_time {
-                    wrong_dates += 1;
-                }
-            }
-        }
-        if all {
-            exact += 1;
-        }
-    }
-    let action_ok = lines
-        .iter()
-        .filter(|r| r.form_action == r.expected_form_action)
-        .count();
-    let round = |x: f64| (x * 1000.0).round() / 1000.0;
-    Some(FormsReport {
-        lines: lines.len(),
-        form_started_ok: ratio(started_ok, with_form.len()).map(round),
-        fields_exact: ratio(exact, with_fields.len()).map(round),
-        field_accuracy: per_field
-            .into_iter()
-            .map(|(name, (ok, total))| (name, round(ok as f64 / total as f64)))
-            .collect(),
-        wrong_dates,
-        action_ok: ratio(action_ok, lines.len()).map(round),
-    })
-}
-
 pub fn summarise(results: Vec<QuestionResult>, elapsed_seconds: f64) -> Report {
     let answer_expected = results
         .iter()
@@ -812,36 +648,6 @@ pub fn render_table(report: &Report, misses: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn question_lines_parse_with_lists_history_and_unknown_fields() {
-        let text = "# comment\n\n{\"id\":\"q1\",\"channel\":\"sms\",\"message\":\"hi\",\"note\":\"x\",\"expect\":{\"action\":\"answer\",\"source\":[\"a#b\",\"c#d\"],\"mentions\":[\"$5\"]},\"history\":[{\"from\":\"customer\",\"text\":\"yo\"}]}\n{\"id\":\"q2\",\"channel\":\"email\",\"message\":\"person pls\",\"expect\":{\"action\":\"escalate\",\"reason\":\"human_requested\"}}\n";
-        let questions = parse_questions("q.jsonl", text).unwrap();
-        assert_eq!(questions.len(), 2);
-        assert!(questions[0].expect.source.as_ref().unwrap().contains("c#d"));
-        assert_eq!(questions[0].history.len(), 1);
-        assert_eq!(questions[1].expect.reason, Some(Reason::HumanRequested));
-    }
-
-    #[test]
-    fn a_line_may_carry_its_local_time_and_a_bad_one_is_reported() {
-        let good = "{\"id\":\"h1\",\"message\":\"open now?\",\"now\":\"2026-12-01T14:30:00\",\"expect\":{\"action\":\"answer\"}}\n";
-        let questions = parse_questions("h.jsonl", good).unwrap();
-        assert_eq!(questions[0].now.as_deref(), Some("2026-12-01T14:30:00"));
-        let bad = good.replace("2026-12-01T14:30:00", "tuesday 2pm");
-        let error = parse_questions("h.jsonl", &bad).unwrap_err();
-        assert!(error.to_string().starts_with("h.jsonl:1: `now`"), "{error}");
-    }
-
-    #[test]
-    fn a_bad_line_is_reported_with_its_number() {
-        let error = parse_questions(
-            "q.jsonl",
-            "\n{\"id\":\"q1\",\"message\":\"x\",\"expect\":{\"action\":\"maybe\"}}\n",
-        )
-        .unwrap_err();
-        assert!(error.to_string().starts_with("q.jsonl:2: "), "{error}");
-    }
 
     #[test]
     fn metrics_with_nothing_to_measure_are_null() {

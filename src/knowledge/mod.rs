@@ -12,6 +12,7 @@ mod lint;
 pub mod markdown;
 pub mod menu;
 pub mod slug;
+mod spans;
 
 use crate::domain::SourceId;
 use business::{format_spans, Business, WEEKDAYS};

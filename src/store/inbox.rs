@@ -506,27 +506,15 @@ impl Store {
         &self,
         conversation_id: &str,
     ) -> Result<Option<QueueItem>, StoreError> {
-        let row = sqlx::query(
-            "SELECT q.id, q.conversation_id, q.reason, q.priority, q.summary, q.created_ms, c.channel, k.address \
-             FROM queue_items q JOIN conversations c ON c.id = q.conversation_id JOIN contacts k ON k.id = c.contact_id \
-             WHERE q.conversation_id = $1 AND q.state = 'open' ORDER BY q.priority, q.created_ms LIMIT 1",
-        )
-        .bind(conversation_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(QueueItem {
-                id: row.try_get("id")?,
-                conversation_id: row.try_get("conversation_id")?,
-                channel: row.try_get("channel")?,
-                customer: row.try_get("address")?,
-                reason: row.try_get("reason")?,
-                priority: row.try_get("priority")?,
-                summary: row.try_get("summary")?,
-                created_ms: row.try_get("created_ms")?,
-            })
-        })
-        .transpose()
+        let sql = format!(
+            "{} WHERE q.conversation_id = $1 AND q.state = 'open' ORDER BY q.priority, q.created_ms LIMIT 1",
+            super::queue::QUEUE_ITEM_SELECT
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(conversation_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(super::queue::queue_item_of).transpose()
     }
 
     /// True (and recorded) when no owner alert went out for this conversation

@@ -3,6 +3,23 @@
 use super::*;
 use sqlx::Row;
 
+/// The columns [`queue_item_of`] reads, with the joins that give them.
+pub(super) const QUEUE_ITEM_SELECT: &str = "SELECT q.id, q.conversation_id, q.reason, q.priority, q.summary, q.created_ms, c.channel, k.address \
+     FROM queue_items q JOIN conversations c ON c.id = q.conversation_id JOIN contacts k ON k.id = c.contact_id";
+
+pub(super) fn queue_item_of(row: &sqlx::any::AnyRow) -> Result<QueueItem, StoreError> {
+    Ok(QueueItem {
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        channel: row.try_get("channel")?,
+        customer: row.try_get("address")?,
+        reason: row.try_get("reason")?,
+        priority: row.try_get("priority")?,
+        summary: row.try_get("summary")?,
+        created_ms: row.try_get("created_ms")?,
+    })
+}
+
 impl Store {
     /// Open queue items with a given reason (tests and reports).
     pub async fn count_queue(&self, reason: &str) -> Result<i64, StoreError> {
@@ -19,27 +36,12 @@ impl Store {
 impl Store {
     /// Open escalations, most urgent first.
     pub async fn open_queue(&self) -> Result<Vec<QueueItem>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT q.id, q.conversation_id, q.reason, q.priority, q.summary, q.created_ms, c.channel, k.address \
-             FROM queue_items q JOIN conversations c ON c.id = q.conversation_id JOIN contacts k ON k.id = c.contact_id \
-             WHERE q.state = 'open' ORDER BY q.priority, q.created_ms",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(QueueItem {
-                    id: row.try_get("id")?,
-                    conversation_id: row.try_get("conversation_id")?,
-                    channel: row.try_get("channel")?,
-                    customer: row.try_get("address")?,
-                    reason: row.try_get("reason")?,
-                    priority: row.try_get("priority")?,
-                    summary: row.try_get("summary")?,
-                    created_ms: row.try_get("created_ms")?,
-                })
-            })
-            .collect()
+        let sql =
+            format!("{QUEUE_ITEM_SELECT} WHERE q.state = 'open' ORDER BY q.priority, q.created_ms");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(queue_item_of).collect()
     }
 
     /// Resolves a queue item; the bot takes the conversation back when no other item is open.
