@@ -34,7 +34,12 @@ pub struct PathArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the knowledge folder; errors are printed as path:line.
-    Check,
+    Check {
+        /// Also build the index (loads the embedding model) and print the
+        /// answer thresholds calibrated on it, and why.
+        #[arg(long)]
+        thresholds: bool,
+    },
     /// Ask one question as a customer would.
     Ask {
         /// The customer's message.

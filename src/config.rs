@@ -76,6 +76,23 @@ pub struct AlertSettings {
     pub email_to: Option<String>,
 }
 
+/// Photos customers send (`[attachments]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentSettings {
+    /// The largest photo kept, in bytes (default 10 MB): a bigger one is
+    /// refused while it downloads, and the customer is told.
+    pub max_bytes: u64,
+}
+
+impl Default for AttachmentSettings {
+    fn default() -> Self {
+        AttachmentSettings {
+            max_bytes: crate::attachments::DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetaSettings {
@@ -122,6 +139,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub inbox: InboxSettings,
     pub alerts: AlertSettings,
+    pub attachments: AttachmentSettings,
 }
 
 impl Default for Settings {
@@ -142,6 +160,7 @@ impl Default for Settings {
             email: EmailSettings::default(),
             inbox: InboxSettings::default(),
             alerts: AlertSettings::default(),
+            attachments: AttachmentSettings::default(),
         }
     }
 }
@@ -192,6 +211,11 @@ const ENVIRONMENT: &[(&str, &str, &str)] = &[
     ("FRONTDESK_EMAIL_FROM", "email", "from"),
     ("FRONTDESK_ALERTS_SMS_TO", "alerts", "sms_to"),
     ("FRONTDESK_ALERTS_EMAIL_TO", "alerts", "email_to"),
+    (
+        "FRONTDESK_ATTACHMENTS_MAX_BYTES",
+        "attachments",
+        "max_bytes",
+    ),
 ];
 
 impl Settings {
@@ -222,7 +246,7 @@ impl Settings {
             let Some(value) = env(name).filter(|v| !v.is_empty()) else {
                 continue;
             };
-            let value = if *key == "workers" {
+            let value = if matches!(*key, "workers" | "max_bytes") {
                 let number: i64 = value.parse().map_err(|_| ConfigError::Env {
                     name: name.to_string(),
                     message: "must be a whole number".into(),
@@ -291,6 +315,7 @@ mod tests {
         let settings = Settings::load_with(Some(&file), |name| match name {
             "FRONTDESK_WHATSAPP_APP_SECRET" => Some("s3cret-env".into()),
             "FRONTDESK_WORKERS" => Some("3".into()),
+            "FRONTDESK_ATTACHMENTS_MAX_BYTES" => Some("2048".into()),
             _ => None,
         })
         .unwrap();
@@ -304,6 +329,7 @@ mod tests {
             "from-file"
         );
         assert_eq!(settings.workers, 3);
+        assert_eq!(settings.attachments.max_bytes, 2048);
         let printed = format!("{settings:?}");
         assert!(!printed.contains("s3cret"), "{printed}");
     }

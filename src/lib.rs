@@ -23,6 +23,9 @@
 //! - [`store`] is the only place with SQL (SQLite or PostgreSQL): history, the
 //!   answer queue with leases, the outbox, the human queue, the event log every
 //!   replica streams, notes, accounts, sessions and API tokens.
+//! - [`attachments`] keeps the photos customers send: ids and markers at
+//!   ingest, the content check (type and magic number) and size cap, files in
+//!   the data dir; the answer worker fetches pending ones before answering.
 //! - [`pipeline`] workers claim stored messages and run the assistant;
 //!   [`delivery`] sends the outbox with retries; [`alerts`] texts or emails the
 //!   owner when a conversation starts needing her.
@@ -37,6 +40,7 @@
 
 pub mod alerts;
 pub mod assistant;
+pub mod attachments;
 pub mod bench;
 pub mod channels;
 pub mod cli;

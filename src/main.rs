@@ -73,7 +73,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         data: flags.data_dir.clone().unwrap_or_else(|| "data".into()),
     };
     match cli.command {
-        Command::Check => Ok(check(&paths)),
+        Command::Check { thresholds } => {
+            let code = check(&paths);
+            if thresholds && code == ExitCode::SUCCESS {
+                let embedder = startup::load_embedder(&paths)?;
+                let assistant =
+                    startup::build_assistant(&paths.knowledge, &paths.cache_dir(), embedder)?;
+                println!("thresholds: {}", assistant.calibration.describe());
+            }
+            Ok(code)
+        }
         Command::Ask {
             message,
             channel,
@@ -158,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 assistant.policy = AnswerPolicy::named(policy);
             }
             let mut report = frontdesk::eval::run(&assistant, &question_list, retrieval_only)?;
+            report.thresholds = Some(assistant.calibration.describe());
             if !retrieval_only {
                 report.policy = Some(
                     if generating {

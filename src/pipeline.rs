@@ -1,7 +1,8 @@
 //! The answer workers: claim a stored message from the durable queue (with a
-//! lease, so a crashed worker's message is picked up again), decide and write
-//! the reply with the assistant on a blocking thread, and store the reply, the
-//! decision and any escalation in one transaction. Sending is `delivery`'s job.
+//! lease, so a crashed worker's message is picked up again), fetch the photos
+//! it carries (`attachments`), decide and write the reply with the assistant
+//! on a blocking thread, and store the reply, the decision and any escalation
+//! in one transaction. Sending is `delivery`'s job.
 
 use crate::assistant::forms::FormState;
 use crate::domain::Channel;
@@ -21,12 +22,20 @@ pub async fn run_answer_worker(
     worker: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Photos are fetched with it, before the message is answered.
+    let media_client = match crate::channels::media::client() {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "cannot build the HTTP client; messages will not be answered");
+            return;
+        }
+    };
     loop {
         if *shutdown.borrow() {
             break;
         }
         match state.store.claim_job(&worker, ANSWER_LEASE_MS).await {
-            Ok(Some(job)) => answer(&state, job).await,
+            Ok(Some(job)) => answer(&state, &media_client, job).await,
             Ok(None) => {
                 tokio::select! {
                     _ = state.new_work.notified() => {}
@@ -43,9 +52,12 @@ pub async fn run_answer_worker(
 }
 
 #[tracing::instrument(skip_all, fields(message = %job.message_id, channel = %job.channel))]
-async fn answer(state: &AppState, job: Job) {
+async fn answer(state: &AppState, media_client: &reqwest::Client, job: Job) {
     let started = std::time::Instant::now();
     let result = async {
+        // The customer's photos first, so the owner sees them whoever answers.
+        let attachments =
+            crate::attachments::settle_pending(state, media_client, &job.message_id).await?;
         // Skip the models entirely when a person already owns the conversation;
         // complete_job checks again in its transaction.
         if state.store.owner(&job.conversation_id).await? == Owner::Human {
@@ -59,7 +71,9 @@ async fn answer(state: &AppState, job: Job) {
             .await?;
         // The index being served now: a reload swaps it for the next message.
         let assistant = state.assistant.current();
-        let (text, channel) = (job.text.clone(), job.channel);
+        // A photo that was not kept reads as such, so a form asks again.
+        let text = crate::attachments::text_for_assistant(&job.text, &attachments);
+        let channel = job.channel;
         // Answered as of when the message arrived (hours, hand-over reply time).
         let sent = jiff::Timestamp::from_millisecond(job.created_ms)
             .unwrap_or_else(|_| jiff::Timestamp::now());

@@ -86,7 +86,7 @@ pub struct LiveAssistant {
 
 impl LiveAssistant {
     /// Serves `initial` (built from `knowledge_dir`); rebuilds use its embedder,
-    /// generation policy, calibration and writer.
+    /// generation policy and writer (each build calibrates its own thresholds).
     pub fn new(
         initial: Arc<Assistant>,
         knowledge_dir: impl Into<PathBuf>,
@@ -240,7 +240,6 @@ impl LiveAssistant {
         let previous = self.current();
         let mut assistant = Assistant::new(index, self.embedder.clone());
         assistant.policy = previous.policy;
-        assistant.calibration = previous.calibration;
         assistant.writer = previous.writer.clone();
         Ok((assistant, warnings))
     }

@@ -399,6 +399,9 @@ const NOT_ITEMS: &[&str] = &[
     "stars", "star",
 ];
 
+/// Words before a number that make it an age.
+const AGE_LEAD_INS: &[&str] = &["turns", "turning", "turned", "aged", "age", "ages"];
+
 /// The largest number of items a message asks for: "5 dozen cupcakes" → 60,
 /// "100 cookies" → 100, "a dozen" → 12. Money, times, dates and sizes are skipped.
 pub fn largest_item_count(text: &str) -> Option<u32> {
@@ -451,6 +454,10 @@ pub fn largest_item_count(text: &str) -> Option<u32> {
         } else {
             continue;
         };
+        // An age, not a count: "turns 6", "aged 7".
+        if i > 0 && AGE_LEAD_INS.contains(&tokens[i - 1]) {
+            continue;
+        }
         let mut next = i + 1;
         if tokens
             .get(next)

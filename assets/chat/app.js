@@ -71,10 +71,15 @@
     var note = element("p", { "class": "note", role: "status" });
 
     var form = element("form", { "class": "compose" });
+    var picker = element("input", { type: "file", accept: "image/jpeg,image/png,image/gif,image/webp,image/heic", "class": "sr", tabindex: "-1", "aria-hidden": "true" });
+    var attachButton = element("button", { type: "button", "class": "attach", "aria-label": "Send a photo" });
+    attachButton.innerHTML = '<svg aria-hidden="true" width="20" height="20" viewBox="0 0 24 24" fill="currentColor"><path d="M9 4l-1.8 2H4a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V8a2 2 0 0 0-2-2h-3.2L15 4H9zm3 4.5a4.5 4.5 0 1 1 0 9 4.5 4.5 0 0 1 0-9zm0 2a2.5 2.5 0 1 0 0 5 2.5 2.5 0 0 0 0-5z"/></svg>';
     var label = element("label", { "for": "fd-input", "class": "sr" }, "Your message");
     var input = element("textarea", { id: "fd-input", rows: "1", maxlength: String(MAX_CHARS), placeholder: "Type your question…", autocomplete: "off" });
     var sendButton = element("button", { type: "submit", "class": "send", "aria-label": "Send" });
     sendButton.innerHTML = '<svg aria-hidden="true" width="20" height="20" viewBox="0 0 24 24" fill="currentColor"><path d="M3 20.5l18-8.5L3 3.5v6.6l12 1.9-12 1.9z"/></svg>';
+    form.appendChild(picker);
+    form.appendChild(attachButton);
     form.appendChild(label);
     form.appendChild(input);
     form.appendChild(sendButton);
@@ -101,7 +106,8 @@
       var who = { customer: "You", assistant: "Assistant", human: "Staff" }[from] || "Assistant";
       item.appendChild(element("span", { "class": from === "customer" ? "who sr" : "who" }, who + ": "));
       var body = element("span", { "class": "body" });
-      fillText(body, text);
+      /* A photo's marker: the visitor knows what they sent. */
+      fillText(body, String(text).replace(/\[attachment:[0-9a-f]{32}\]/g, "\uD83D\uDCF7 Photo"));
       item.appendChild(body);
       return item;
     }
@@ -220,6 +226,47 @@
       if (ready) transmit(item); else connect();
     }
 
+    /* A photo goes by POST (multipart, no preflight), with the visitor token
+     * in the body; the server checks it, stores it and answers like a message. */
+    function sendPhoto(file) {
+      if (!file) return;
+      if (!visitor) {
+        visitor = randomToken();
+        try { w.localStorage.setItem(KEY, visitor); } catch (e) { /* this page only */ }
+      }
+      var clientId = w.crypto.randomUUID ? w.crypto.randomUUID() : randomToken();
+      var item = bubble("customer", "\uD83D\uDCF7 Photo");
+      item.classList.add("sending");
+      greeting.hidden = true;
+      log.appendChild(item);
+      scrollDown();
+      setNote("");
+      var body = new FormData();
+      body.append("visitor", visitor);
+      body.append("client_id", clientId);
+      if (user) { body.append("user_id", user.id); body.append("user_signature", user.signature); }
+      body.append("photo", file, file.name || "photo");
+      fetch(context.base + "/chat/upload", { method: "POST", body: body }).then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (answer) {
+          if (!response.ok) throw new Error(answer.message || "The photo could not be sent.");
+          if (shown[answer.id]) { item.remove(); return; }
+          item.classList.remove("sending");
+          shown[answer.id] = item;
+          showTyping(true);
+          if (!socket) connect();
+        });
+      }).catch(function (error) {
+        item.classList.remove("sending");
+        item.classList.add("failed");
+        setNote(error.message || "The photo could not be sent.");
+      });
+    }
+
+    attachButton.addEventListener("click", function () { picker.click(); });
+    picker.addEventListener("change", function () {
+      sendPhoto(picker.files && picker.files[0]);
+      picker.value = "";
+    });
     form.addEventListener("submit", function (event) { event.preventDefault(); submit(); });
     input.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); submit(); }

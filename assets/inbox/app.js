@@ -349,7 +349,7 @@
       if (fields.length) {
         var ul = el("ul", { className: "fields", "aria-label": "Collected details" });
         fields.forEach(function (key) {
-          ul.appendChild(el("li", { text: key.replace(/_/g, " ") + ": " + String(item.fields[key]) }));
+          ul.appendChild(el("li", {}, key.replace(/_/g, " ") + ": ", fieldValue(item.fields[key], true)));
         });
         link.appendChild(ul);
       }
@@ -486,7 +486,7 @@
       var list = el("dl", { "aria-label": "Collected details" });
       keys.forEach(function (key) {
         list.appendChild(el("dt", { text: key.replace(/_/g, " ") }));
-        list.appendChild(el("dd", { text: String(item.fields[key]) }));
+        list.appendChild(el("dd", {}, fieldValue(item.fields[key])));
       });
       box.appendChild(list);
     }
@@ -583,6 +583,49 @@
     return getComputedStyle(pane).overflowY === "visible" ? document.scrollingElement : pane;
   }
 
+  var ATTACHMENT_ID = /^[0-9a-f]{32}$/;
+
+  /** A stored photo: a thumbnail that opens the full picture (owner only). */
+  function photo(id) {
+    var url = "/api/attachments/" + id;
+    return el("a", { href: url, target: "_blank", rel: "noopener", className: "photo" },
+      el("img", { src: url, alt: "Photo from the customer", loading: "lazy" }));
+  }
+
+  /** One `[attachment:ID]` marker: the photo, why it was not kept, or that it is on its way. */
+  function attachmentNode(attachment) {
+    if (!attachment) return el("span", { className: "photo-note", text: "[photo]" });
+    if (attachment.status === "stored") return photo(attachment.id);
+    if (attachment.status === "failed") {
+      return el("span", { className: "photo-note failed", text: "Photo not kept: " + (attachment.error || "unknown reason") });
+    }
+    return el("span", { className: "photo-note", text: "Photo arriving…" });
+  }
+
+  /** The message text with its photo markers shown as photos (text stays text). */
+  function messageText(message) {
+    var box = el("p", { className: "text" });
+    var known = {};
+    (message.attachments || []).forEach(function (attachment) { known[attachment.id] = attachment; });
+    var pattern = /\[attachment:([0-9a-f]{32})\]/g, at = 0, found;
+    while ((found = pattern.exec(message.text))) {
+      box.appendChild(document.createTextNode(message.text.slice(at, found.index)));
+      box.appendChild(attachmentNode(known[found[1]]));
+      at = pattern.lastIndex;
+    }
+    box.appendChild(document.createTextNode(message.text.slice(at)));
+    return box;
+  }
+
+  /** A collected field's value: a photo field holds the photo's id. Inside a
+   *  list row (itself a link) the thumbnail is a plain image. */
+  function fieldValue(value, inLink) {
+    if (typeof value !== "string" || !ATTACHMENT_ID.test(value)) return String(value);
+    if (!inLink) return photo(value);
+    return el("span", { className: "photo small" },
+      el("img", { src: "/api/attachments/" + value, alt: "Photo from the customer", loading: "lazy" }));
+  }
+
   function renderMessage(message, detail) {
     var author = message.author === "customer" ? contactName(detail.contact)
       : message.author === "bot" ? "Bot" : "You";
@@ -596,7 +639,7 @@
       title: new Date(message.created_ms).toLocaleString(),
       text: clock(message.created_ms)
     })));
-    li.appendChild(el("p", { className: "text", text: message.text }));
+    li.appendChild(messageText(message));
     var details = el("p", { className: "details" });
     if (message.author === "bot" && message.action) {
       details.appendChild(el("span", { className: "action", text: message.action === "escalate" ? "handed to you" : "answered" }));

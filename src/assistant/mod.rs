@@ -5,6 +5,8 @@
 //!
 //! Blocking: runs the embedder. No I/O besides what the index already holds.
 
+pub mod calibration;
+pub mod catalog;
 mod conversation;
 pub mod dates;
 pub mod forms;
@@ -20,42 +22,12 @@ use crate::index::{Hit, Index};
 use crate::inference::{Embedder, ModelError};
 use crate::knowledge::hours::Schedule;
 use crate::knowledge::EntryKind;
+pub use calibration::Calibration;
 use jiff::Timestamp;
 use policy::{AnswerPolicy, ReplySource};
 use rules::EscalationRules;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// How retrieval evidence turns into confidence, calibrated on the evaluation
-/// sets of two different businesses (eval/README.md), not on single questions.
-///
-/// The evidence is the fused score of the best entry minus a penalty for the
-/// share of the message's topic words that appear nowhere in the knowledge
-/// ("do you sell *balloons*?" when no file mentions balloons). Confidence rises
-/// linearly from 0 at `zero` to 1 at `full`; below `out_of_scope_below` nothing
-/// in the knowledge is about the message at all.
-#[derive(Debug, Clone, Copy)]
-pub struct Calibration {
-    pub zero: f32,
-    pub full: f32,
-    pub unknown_word_penalty: f32,
-    pub out_of_scope_below: f32,
-    /// A rule (complaint, high value, ...) is overridden only by a match this
-    /// close to a phrasing that itself contains the rule's trigger words.
-    pub override_similarity: f32,
-}
-
-impl Default for Calibration {
-    fn default() -> Self {
-        Calibration {
-            zero: 0.356,
-            full: 0.80,
-            unknown_word_penalty: 0.15,
-            out_of_scope_below: 0.325,
-            override_similarity: 0.80,
-        }
-    }
-}
 
 /// Milliseconds spent per stage, as FORMATS.md §4 reports them.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -137,12 +109,17 @@ pub struct Assistant {
     /// The business's hours in its time zone, for computed hours answers and
     /// the reply time in hand-overs; `None` without `[hours]`.
     schedule: Option<Schedule>,
+    /// menu.toml's categories and tags, and the words the knowledge uses, for
+    /// product questions ([`catalog`]).
+    catalog: catalog::Catalog,
     pub calibration: Calibration,
 }
 
 /// Confidence reported for a computed hours answer: it rests on reading the
 /// question, not on retrieval similarity.
 const COMPUTED_HOURS_CONFIDENCE: f32 = 0.9;
+/// Confidence reported for a listing composed from menu.toml's categories or tags.
+const MENU_LISTING_CONFIDENCE: f32 = 0.9;
 
 /// An hours answer computed for a message, with the sources it states.
 struct ComputedHours {
@@ -162,6 +139,8 @@ impl Assistant {
     pub fn new(index: Index, embedder: Arc<Embedder>) -> Self {
         let rules = EscalationRules::new(&index.knowledge.business.escalation);
         let schedule = Schedule::for_business(&index.knowledge.business);
+        let catalog = catalog::Catalog::new(&index.knowledge);
+        let calibration = Calibration::for_index(&index);
         Assistant {
             writer: None,
             policy: AnswerPolicy::default(),
@@ -169,7 +148,8 @@ impl Assistant {
             embedder,
             rules,
             schedule,
-            calibration: Calibration::default(),
+            catalog,
+            calibration,
         }
     }
 
@@ -324,7 +304,7 @@ impl Assistant {
         let own_vectors = &vectors[..vectors.len() - usize::from(follow_up.is_some())];
         let mut hits = self.index.search(expanded, own_vectors, 10);
         if let Some(follow_up) = follow_up {
-            if self.confidence(hits.first(), 0.0) < knowledge.business.escalation.min_confidence {
+            if self.confidence(hits.first(), 0.0) < self.calibration.answer_from {
                 hits = self.index.search(follow_up, vectors, 10);
             }
         }
@@ -339,7 +319,7 @@ impl Assistant {
             let sentence_hits = self.index.search(sentence, vector, 3);
             let best = sentence_hits.first();
             if let Some(best) = best {
-                if self.confidence(Some(best), 0.0) >= knowledge.business.escalation.min_confidence
+                if self.confidence(Some(best), 0.0) >= self.calibration.answer_from
                     && !answer_entries.contains(&best.entry)
                     && answer_entries.len() < 2
                 {
@@ -386,10 +366,43 @@ impl Assistant {
             !covered
         });
 
+        // "Do you sell bread?": a category or tag of the menu is listed from
+        // menu.toml; a product the knowledge never names is out of scope.
+        let product = if rule.is_none() && sentences.is_empty() {
+            catalog::read_ask(expanded).and_then(|ask| {
+                let resolution = self.catalog.resolve(&ask, top.map(|t| t.entry))?;
+                match resolution {
+                    catalog::Resolution::Group { label, items } if !ask.more_follows => {
+                        Some(ProductAnswer::Listing(self.catalog.listing(&label, &items)))
+                    }
+                    catalog::Resolution::NotCovered { product } => {
+                        Some(ProductAnswer::NotCovered(product))
+                    }
+                    _ => None,
+                }
+            })
+        } else if rule.is_none() {
+            // A long message: any sentence asking for a product nothing names.
+            sentences.iter().find_map(|sentence| {
+                let ask = catalog::read_ask(sentence)?;
+                match self.catalog.resolve(&ask, top.map(|t| t.entry))? {
+                    catalog::Resolution::NotCovered { product } => {
+                        Some(ProductAnswer::NotCovered(product))
+                    }
+                    _ => None,
+                }
+            })
+        } else {
+            None
+        };
+
         // "Are you open now?" and its kind: computed from the hours at the
         // message's time. Not when a rule escalates, nor when the message is
         // about nothing the knowledge covers ("is the post office open today?").
-        let computed = if rule.is_none() && confidence >= self.calibration.out_of_scope_below {
+        let computed = if rule.is_none()
+            && product.is_none()
+            && confidence >= self.calibration.out_of_scope_below
+        {
             self.computed_hours(prepared)
         } else {
             None
@@ -404,6 +417,19 @@ impl Assistant {
                 Some(rule.reason),
                 format!("rule {} on \"{}\"", rule.reason, rule.trigger),
             )
+        } else if let Some(product) = &product {
+            match product {
+                ProductAnswer::Listing(listing) => (
+                    Action::Answer,
+                    None,
+                    format!("menu listing of {} items", listing.entries.len()),
+                ),
+                ProductAnswer::NotCovered(name) => (
+                    Action::Escalate,
+                    Some(Reason::OutOfScope),
+                    format!("asks for \"{name}\", which the knowledge never names"),
+                ),
+            }
         } else if let Some(computed) = &computed {
             let read = format!(
                 "computed hours ({:?}) at {}",
@@ -437,9 +463,7 @@ impl Assistant {
             let vague = content_words(expanded) < 2 && follow_up.is_none();
             if confidence < self.calibration.out_of_scope_below {
                 (Action::Escalate, Some(Reason::OutOfScope), evidence)
-            } else if confidence < knowledge.business.escalation.min_confidence
-                || (vague && confidence < 0.9)
-            {
+            } else if confidence < self.calibration.answer_from || (vague && confidence < 0.9) {
                 (Action::Escalate, Some(Reason::LowConfidence), evidence)
             } else if let Some(part) = unanswered_part {
                 (
@@ -468,8 +492,31 @@ impl Assistant {
             }
             _ => None,
         };
+        let listing_reply = match (&product, action) {
+            (Some(ProductAnswer::Listing(listing)), Action::Answer) => {
+                confidence = confidence.max(MENU_LISTING_CONFIDENCE);
+                let mut listed: Vec<SourceId> = listing
+                    .entries
+                    .iter()
+                    .map(|&e| knowledge.entries[e].source.clone())
+                    .collect();
+                for source in sources.drain(..) {
+                    if !listed.contains(&source) {
+                        listed.push(source);
+                    }
+                }
+                sources = listed;
+                reply_detail.kinds = vec![EntryKind::MenuItem];
+                reply_detail.chosen = Some(ReplySource::OwnerText);
+                let sent = reply::fit_to_channel(&listing.text, channel, &knowledge.business.name);
+                reply_detail.owner_reply = Some(sent.clone());
+                Some(sent)
+            }
+            _ => None,
+        };
         let reply = match action {
             Action::Answer if computed_reply.is_some() => computed_reply.unwrap_or_default(),
+            Action::Answer if listing_reply.is_some() => listing_reply.unwrap_or_default(),
             Action::Answer => {
                 let entries: Vec<&crate::knowledge::Entry> = answer_entries
                     .iter()
@@ -670,6 +717,12 @@ fn hours_entry(entry: &crate::knowledge::Entry) -> bool {
         entry.source.as_str(),
         "business.toml#hours" | "business.toml#closures"
     ) || hours::about_opening(&entry.title)
+}
+
+/// A product question answered from the menu's structure rather than by retrieval.
+enum ProductAnswer {
+    Listing(catalog::Listing),
+    NotCovered(String),
 }
 
 /// A message turned into the texts to embed.

@@ -223,13 +223,8 @@ const SENSITIVE_PHRASES: &[&str] = &[
     "anaphylaxis",
     "epipen",
     "epi pen",
-    "hospital",
-    "emergency room",
-    "the er",
     "ambulance",
     "hives",
-    "swelling",
-    "swollen",
     "can't breathe",
     "cant breathe",
     "couldn't breathe",
@@ -261,10 +256,6 @@ const SENSITIVE_PHRASES: &[&str] = &[
     "health inspector",
     "report you",
     "reporting you",
-    "police",
-    "injured",
-    "injury",
-    "bleeding",
     "choked",
     "choking",
     "glass in",
@@ -280,9 +271,61 @@ const SENSITIVE_PHRASES: &[&str] = &[
     "discriminated",
     "poisoned",
     "food safety",
-    "doctor",
-    "urgent care",
     "rushed to",
+];
+
+/// Words that are sensitive only when they tell of something that happened
+/// ("I was rushed to the emergency room"), not in a general question ("when
+/// should I go to the ER instead?") or as a setting ("I work at the hospital").
+const SENSITIVE_CONTEXT: &[&str] = &[
+    "hospital",
+    "emergency room",
+    "the er",
+    "urgent care",
+    "doctor",
+    "bleeding",
+    "swelling",
+    "swollen",
+    "injured",
+    "injury",
+    "police",
+];
+/// What makes a sentence tell of an event.
+const EVENT_MARKERS: &[&str] = &[
+    "was",
+    "were",
+    "got",
+    "had",
+    "has been",
+    "have been",
+    "went",
+    "ended up",
+    "rushed",
+    "took",
+    "taken",
+    "started",
+    "since",
+    "won't stop",
+    "wont stop",
+    "will not stop",
+    "keeps",
+    "overnight",
+    "last night",
+    "yesterday",
+    "this morning",
+    "is bleeding",
+    "are bleeding",
+    "still",
+    "after eating",
+    "after the",
+    "after my",
+    "after he",
+    "after she",
+    "right now",
+];
+const GENERAL_QUESTION_LEADS: &[&str] = &[
+    "when", "what", "how", "where", "which", "should", "can", "could", "do", "does", "is", "are",
+    "will", "would", "if",
 ];
 
 /// Attempts to steer the assistant instead of asking the business something.
@@ -431,7 +474,6 @@ const ORDER_INTENT: &[&str] = &[
     "could you make us",
     "make me",
     "make us",
-    "quote",
     "book",
     "getting married",
     "i'm getting",
@@ -444,6 +486,16 @@ const ORDER_INTENT: &[&str] = &[
     "we'll need",
     "i'll take",
     "we'll take",
+    "want to buy",
+    "wants to buy",
+    "looking to buy",
+    "like to buy",
+    "interested in buying",
+    "a quote for",
+    "need a quote",
+    "get a quote",
+    "like a quote",
+    "want a quote",
 ];
 
 /// The built-in lists joined with the owner's additions, lower-cased once.
@@ -534,6 +586,24 @@ impl EscalationRules {
         }
         if let Some(trigger) = find(&text, &self.sensitive) {
             return hit(Reason::Sensitive, trigger);
+        }
+        for sentence in crate::text::sentences(message) {
+            let sentence = padded(sentence);
+            let Some(word) = SENSITIVE_CONTEXT
+                .iter()
+                .find(|w| sentence.contains(&format!(" {w} ")))
+            else {
+                continue;
+            };
+            let event = EVENT_MARKERS
+                .iter()
+                .any(|m| sentence.contains(&format!(" {m} ")));
+            let general_question = GENERAL_QUESTION_LEADS
+                .iter()
+                .any(|q| sentence.starts_with(&format!(" {q} ")));
+            if event && !general_question {
+                return hit(Reason::Sensitive, word.to_string());
+            }
         }
         if let Some(trigger) = fixed(MANIPULATION_PHRASES) {
             return hit(Reason::OutOfScope, trigger);
@@ -672,6 +742,22 @@ mod tests {
         );
         assert_eq!(reason("I'm going to sue you"), Some(Reason::Sensitive));
         assert_eq!(reason("are your cookies nut free?"), None);
+        assert_eq!(
+            reason("my daughter was rushed to the hospital after eating your cake"),
+            Some(Reason::Sensitive)
+        );
+        assert_eq!(
+            reason("the bleeding won't stop since the extraction"),
+            Some(Reason::Sensitive)
+        );
+        assert_eq!(
+            reason("I work shifts at the hospital, are you open late?"),
+            None
+        );
+        assert_eq!(
+            reason("when should i go to the ER instead of coming to you"),
+            None
+        );
     }
 
     #[test]
@@ -703,5 +789,13 @@ mod tests {
         );
         assert_eq!(reason("do you make wedding cakes?"), None);
         assert_eq!(reason("how much is a dozen cookies"), None);
+        assert_eq!(
+            reason("do you give a written quote before doing work"),
+            None
+        );
+        assert_eq!(
+            reason("my daughter turns 6 next month what size bike does she need"),
+            None
+        );
     }
 }

@@ -7,13 +7,15 @@
 //! `In-Reply-To`, `References`, also all together as JSON in `message-headers`),
 //! and `timestamp`, `token`, `signature`: hex HMAC-SHA256 of `timestamp + token`
 //! keyed by the webhook signing key. The body is url-encoded, or multipart when
-//! the email has attachments; the HTTP layer decodes either into fields.
+//! the email has attachments; the HTTP layer decodes either into fields (the
+//! signature covers those) and file parts, which [`attach_parts`] lists.
 //!
 //! Customers are identified by their lower-cased From address, so every email
 //! from one person lands in one conversation. Replies are plain text with
 //! `Re: <subject>`, `In-Reply-To` and `References`, so mail clients thread them.
 
-use super::{ChannelError, InboundMessage, OutboundMessage, SendError};
+use super::{AttachmentSource, ChannelError, InboundAttachment, InboundMessage};
+use super::{OutboundMessage, SendError};
 use crate::domain::Channel;
 use hmac::{Hmac, Mac};
 use lettre::message::{header::ContentType, Mailbox};
@@ -167,7 +169,49 @@ pub fn parse_form(fields: &[(String, String)]) -> Result<InboundMessage, Channel
         is_echo: false,
         thread_ref,
         subject,
+        attachments: Vec::new(),
     })
+}
+
+/// A file part of a multipart inbound post, as the HTTP layer decoded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePart {
+    /// The form field's name: Mailgun names attachments `attachment-1` …
+    /// `attachment-N`.
+    pub field: String,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Lists the pictures among a multipart post's `attachment-N` parts on
+/// `message`, each standing for one of its `[attachment]` markers (other
+/// files keep their plain marker).
+pub fn attach_parts(message: &mut InboundMessage, parts: Vec<FilePart>) {
+    let mut parts: Vec<(u32, FilePart)> = parts
+        .into_iter()
+        .filter_map(|part| {
+            let number = part.field.strip_prefix("attachment-")?.parse().ok()?;
+            Some((number, part))
+        })
+        .collect();
+    parts.sort_by_key(|(number, _)| *number);
+    for (_, part) in parts {
+        if !super::declares_image(part.content_type.as_deref()) {
+            continue;
+        }
+        if !message.text.contains("[attachment]") {
+            // `attachment-count` was missing: the marker is added.
+            message.text = match message.text.as_str() {
+                "[empty message]" => "[attachment]".into(),
+                text => format!("{text} [attachment]"),
+            };
+        }
+        message.attachments.push(InboundAttachment {
+            marker: "[attachment]".into(),
+            content_type: part.content_type,
+            source: AttachmentSource::Inline { bytes: part.bytes },
+        });
+    }
 }
 
 /// `"Ann Lee" <Ann@Example.com>` → (Some("Ann Lee"), "ann@example.com").
@@ -424,6 +468,7 @@ mod tests {
                     "<frontdesk.4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e@rosas.example>".into()
                 ),
                 subject: Some("Re: Birthday cake order".into()),
+                attachments: Vec::new(),
             }
         );
         assert_eq!(verify_form(KEY, &reply_post(), NOW), Ok(()));

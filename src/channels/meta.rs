@@ -22,7 +22,8 @@
 pub use super::graph::{verify_handshake, verify_signature};
 
 use super::{
-    malformed_json, ChannelError, DeliveryState, Inbound, InboundMessage, OutboundMessage,
+    malformed_json, AttachmentSource, ChannelError, DeliveryState, Inbound, InboundAttachment,
+    InboundMessage, OutboundMessage,
 };
 use super::{SendError, StatusUpdate};
 use crate::domain::Channel;
@@ -166,6 +167,7 @@ fn parse_event(
             is_echo,
             thread_ref: None,
             subject: None,
+            attachments: Vec::new(),
         })
     };
 
@@ -182,13 +184,11 @@ fn parse_event(
             (sender, recipient)
         };
         let text = message_text(sent);
-        found.push(message(
-            sent.mid.clone(),
-            customer,
-            business,
-            text,
-            sent.is_echo,
-        ));
+        let mut item = message(sent.mid.clone(), customer, business, text, sent.is_echo);
+        if let Inbound::Message(inbound) = &mut item {
+            inbound.attachments = message_attachments(sent);
+        }
+        found.push(item);
     } else if let Some(postback) = &event.postback {
         // A tap on a button we sent: the button's title is what the customer "said".
         let (customer, business) = parties()?;
@@ -237,6 +237,23 @@ fn parse_event(
         tracing::debug!("skipping {channel} event of a kind we do not handle");
     }
     Ok(())
+}
+
+/// The pictures among the attachments (not stickers), by their signed URL.
+fn message_attachments(message: &Message) -> Vec<InboundAttachment> {
+    message
+        .attachments
+        .iter()
+        .filter(|a| a.kind == "image" && a.payload.get("sticker_id").is_none())
+        .filter_map(|a| a.payload.get("url")?.as_str())
+        .map(|url| InboundAttachment {
+            marker: "[image]".into(),
+            content_type: None,
+            source: AttachmentSource::MetaUrl {
+                url: url.to_string(),
+            },
+        })
+        .collect()
 }
 
 /// The text, followed by a marker per attachment (`[image]`, `[sticker]`, …).
@@ -379,6 +396,7 @@ mod tests {
                 is_echo: false,
                 thread_ref: None,
                 subject: None,
+                attachments: Vec::new(),
             }
         );
     }

@@ -27,13 +27,18 @@
 //! a sticker, a voice note, a location, a reaction) becomes an
 //! [`InboundMessage`] whose text is a bracketed marker such as `[image]`
 //! (followed by the caption when the provider gives one), so the conversation
-//! shows that the customer sent something and a person can look at it.
+//! shows that the customer sent something and a person can look at it. A
+//! medium the provider declares as an image is also listed in
+//! [`InboundMessage::attachments`], saying where its bytes are
+//! ([`AttachmentSource`]); the store swaps its marker for `[attachment:ID]`
+//! and [`media`] fetches the bytes later, off the request path.
 //! Events that are not customer messages and carry nothing we act on (read
 //! receipts without a message id, "message deleted", typing indicators) are
 //! skipped.
 
 pub mod email;
 pub mod graph;
+pub mod media;
 pub mod meta;
 pub mod twilio;
 pub mod whatsapp;
@@ -74,6 +79,75 @@ pub struct InboundMessage {
     pub thread_ref: Option<String>,
     /// Email only: the subject line.
     pub subject: Option<String>,
+    /// The pictures the customer sent with it, in the order of their markers
+    /// in `text`.
+    #[serde(default)]
+    pub attachments: Vec<InboundAttachment>,
+}
+
+/// One picture a customer sent: which marker in the message text stands for
+/// it, what the provider says it is, and where its bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundAttachment {
+    /// The marker in [`InboundMessage::text`] it stands for (`[image]`,
+    /// `[attachment]`); the store replaces the first one not yet replaced
+    /// with `[attachment:ID]`.
+    pub marker: String,
+    /// The content type the provider declares, when it does (Messenger gives
+    /// none: the download's `Content-Type` is used).
+    pub content_type: Option<String>,
+    pub source: AttachmentSource,
+}
+
+/// Where an attachment's bytes are, and so how [`media::fetch`] gets them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AttachmentSource {
+    /// A WhatsApp media id: its URL comes from the Graph API (bearer token),
+    /// and the URL is fetched with the same token.
+    WhatsappMedia { media_id: String },
+    /// A Messenger/Instagram attachment URL (signed, no auth).
+    MetaUrl { url: String },
+    /// A Twilio `MediaUrlN` (HTTP basic auth with the account SID and auth
+    /// token; it redirects to the file).
+    TwilioUrl { url: String },
+    /// The bytes came in the request itself (email parts, web chat uploads).
+    Inline {
+        #[serde(skip)]
+        bytes: Vec<u8>,
+    },
+}
+
+impl AttachmentSource {
+    /// (kind, reference) as the store keeps them.
+    pub fn stored(&self) -> (&'static str, &str) {
+        match self {
+            AttachmentSource::WhatsappMedia { media_id } => ("whatsapp_media", media_id),
+            AttachmentSource::MetaUrl { url } => ("meta_url", url),
+            AttachmentSource::TwilioUrl { url } => ("twilio_url", url),
+            AttachmentSource::Inline { .. } => ("inline", ""),
+        }
+    }
+
+    /// The inverse of [`AttachmentSource::stored`] (inline bytes are not kept:
+    /// they were written at ingest).
+    pub fn from_stored(kind: &str, reference: &str) -> Option<AttachmentSource> {
+        let reference = reference.to_string();
+        match kind {
+            "whatsapp_media" => Some(AttachmentSource::WhatsappMedia {
+                media_id: reference,
+            }),
+            "meta_url" => Some(AttachmentSource::MetaUrl { url: reference }),
+            "twilio_url" => Some(AttachmentSource::TwilioUrl { url: reference }),
+            "inline" => Some(AttachmentSource::Inline { bytes: Vec::new() }),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a declared content type names a picture (`image/…`).
+pub(crate) fn declares_image(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("image/"))
 }
 
 /// How far a message we sent has got. Providers report these out of order

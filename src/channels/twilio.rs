@@ -17,7 +17,8 @@
 //! send's answer (not retried) and in a `failed`/`undelivered` status callback.
 
 use super::{constant_time_eq, excerpt, retryable_status, send_for_json, ChannelError};
-use super::{DeliveryState, Inbound, InboundMessage, OutboundMessage, SendError, StatusUpdate};
+use super::{AttachmentSource, DeliveryState, Inbound, InboundAttachment, InboundMessage};
+use super::{OutboundMessage, SendError, StatusUpdate};
 use crate::domain::Channel;
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
 use hmac::{Hmac, Mac};
@@ -187,6 +188,7 @@ fn interpret(params: &[(String, String)], received_at_ms: i64) -> Result<Inbound
     let media_count: usize = field("NumMedia")
         .and_then(|count| count.trim().parse().ok())
         .unwrap_or(0);
+    let mut attachments = Vec::new();
     for index in 0..media_count {
         let content_type = field(&format!("MediaContentType{index}")).unwrap_or("");
         let kind = match content_type.split('/').next().unwrap_or("") {
@@ -195,6 +197,16 @@ fn interpret(params: &[(String, String)], received_at_ms: i64) -> Result<Inbound
             "audio" => "audio",
             _ => "attachment",
         };
+        let url = field(&format!("MediaUrl{index}")).filter(|url| !url.trim().is_empty());
+        if let (true, Some(url)) = (kind == "image", url) {
+            attachments.push(InboundAttachment {
+                marker: "[image]".into(),
+                content_type: Some(content_type.to_string()),
+                source: AttachmentSource::TwilioUrl {
+                    url: url.trim().to_string(),
+                },
+            });
+        }
         parts.push(format!("[{kind}]"));
     }
     let text = if parts.is_empty() {
@@ -213,6 +225,7 @@ fn interpret(params: &[(String, String)], received_at_ms: i64) -> Result<Inbound
         is_echo: false,
         thread_ref: None,
         subject: None,
+        attachments,
     }))
 }
 
@@ -463,6 +476,7 @@ mod tests {
                 is_echo: false,
                 thread_ref: None,
                 subject: None,
+                attachments: Vec::new(),
             })
         );
     }

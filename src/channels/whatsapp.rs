@@ -18,7 +18,8 @@
 pub use super::graph::{verify_handshake, verify_signature};
 
 use super::{
-    malformed_json, ChannelError, DeliveryState, Inbound, InboundMessage, OutboundMessage,
+    malformed_json, AttachmentSource, ChannelError, DeliveryState, Inbound, InboundAttachment,
+    InboundMessage, OutboundMessage,
 };
 use super::{SendError, StatusUpdate};
 use crate::domain::Channel;
@@ -97,6 +98,9 @@ struct TextBody {
 
 #[derive(Deserialize)]
 struct Media {
+    /// The media id: its URL comes from `GET /{version}/{id}` (see `media`).
+    id: Option<String>,
+    mime_type: Option<String>,
     caption: Option<String>,
 }
 
@@ -188,6 +192,7 @@ fn parse_messages_value(
             .and_then(|contact| contact.profile.as_ref()?.name.clone())
             .filter(|name| !name.trim().is_empty());
         let timestamp_ms = seconds_to_ms(&message.timestamp)?;
+        let attachments = message_attachments(&message);
         found.push(Inbound::Message(InboundMessage {
             channel: Channel::Whatsapp,
             text: message_text(&message),
@@ -199,6 +204,7 @@ fn parse_messages_value(
             is_echo: false,
             thread_ref: None,
             subject: None,
+            attachments,
         }));
     }
     for status in value.statuses {
@@ -232,6 +238,19 @@ fn seconds_to_ms(timestamp: &str) -> Result<i64, ChannelError> {
         .ok_or_else(|| {
             ChannelError::Malformed(format!("timestamp `{timestamp}` is not Unix seconds"))
         })
+}
+
+/// An `image` message's picture, to be fetched by its media id.
+fn message_attachments(message: &Message) -> Vec<InboundAttachment> {
+    let image = message.image.as_ref().filter(|_| message.kind == "image");
+    match image.and_then(|media| Some((media.id.clone()?, media))) {
+        Some((media_id, media)) => vec![InboundAttachment {
+            marker: "[image]".into(),
+            content_type: media.mime_type.clone(),
+            source: AttachmentSource::WhatsappMedia { media_id },
+        }],
+        None => Vec::new(),
+    }
 }
 
 /// The text of a message, or a bracketed marker for what is not text.
@@ -431,6 +450,7 @@ mod tests {
                 is_echo: false,
                 thread_ref: None,
                 subject: None,
+                attachments: Vec::new(),
             }
         );
     }

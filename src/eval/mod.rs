@@ -123,6 +123,17 @@ pub struct KindBreakdown {
     pub generate_ms: Option<Latency>,
 }
 
+/// How one escalation rule did on a question set.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RuleBreakdown {
+    pub fired: usize,
+    /// Fired on a line that expected an escalation (any reason).
+    pub expected_escalation: usize,
+    pub precision: Option<f64>,
+    /// The triggers that fired on lines expecting an answer, with counts.
+    pub false_triggers: BTreeMap<String, usize>,
+}
+
 /// Retrieval and generation times per question, the stages of `latency_ms`.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageLatency {
@@ -148,6 +159,9 @@ pub struct Report {
     /// Of expected escalations with a reason that were escalated: the reason matched.
     pub escalation_reason_accuracy: Option<f64>,
     pub answer_accuracy: Option<f64>,
+    /// Of answerable questions with an expected source: answered (not
+    /// escalated) with an expected source first. The figure a customer feels.
+    pub answered_correct: Option<f64>,
     pub questions_per_second: f64,
     /// The answer policy that ran (`owner` when no writer was loaded).
     pub policy: Option<String>,
@@ -157,6 +171,11 @@ pub struct Report {
     pub by_source_kind: BTreeMap<&'static str, KindBreakdown>,
     /// FORMATS.md §7; null when no line expects a form or fields.
     pub forms: Option<FormsReport>,
+    /// Per escalation rule (keyed by its reason): how often it fired and how
+    /// often the line expected an escalation, so each rule's precision shows.
+    pub by_rule: BTreeMap<String, RuleBreakdown>,
+    /// The answer and out-of-scope thresholds in force, and how they were chosen.
+    pub thresholds: Option<String>,
     #[serde(skip)]
     pub results: Vec<QuestionResult>,
 }
@@ -386,6 +405,18 @@ pub fn summarise(results: Vec<QuestionResult>, elapsed_seconds: f64) -> Report {
         .iter()
         .filter(|r| r.source_top1 == Some(true))
         .count();
+    let answered_correct = with_source
+        .iter()
+        .filter(|r| {
+            r.expected_action == Action::Answer
+                && r.action == Action::Answer
+                && r.source_top1 == Some(true)
+        })
+        .count();
+    let answerable_with_source = with_source
+        .iter()
+        .filter(|r| r.expected_action == Action::Answer)
+        .count();
     let recall5 = with_source
         .iter()
         .filter(|r| {
@@ -454,7 +485,29 @@ pub fn summarise(results: Vec<QuestionResult>, elapsed_seconds: f64) -> Report {
         }),
         generate: latency(results.iter().filter_map(|r| r.generate_ms).collect()),
     };
+    let mut by_rule: BTreeMap<String, RuleBreakdown> = BTreeMap::new();
+    for result in &results {
+        // The decision's explanation names a fired rule as `rule REASON on "TRIGGER"`.
+        let Some(rest) = result.explanation.strip_prefix("rule ") else {
+            continue;
+        };
+        let (reason, trigger) = rest.split_once(" on ").unwrap_or((rest, ""));
+        let row = by_rule.entry(reason.to_string()).or_default();
+        row.fired += 1;
+        if result.expected_action == Action::Escalate {
+            row.expected_escalation += 1;
+        } else {
+            *row.false_triggers
+                .entry(trigger.trim_matches('"').to_string())
+                .or_default() += 1;
+        }
+    }
+    for row in by_rule.values_mut() {
+        row.precision = ratio(row.expected_escalation, row.fired);
+    }
     Report {
+        by_rule,
+        thresholds: None,
         questions: results.len(),
         answer_expected,
         escalate_expected,
@@ -472,6 +525,7 @@ pub fn summarise(results: Vec<QuestionResult>, elapsed_seconds: f64) -> Report {
         },
         escalation_reason_accuracy: ratio(reason_right, reasons.len()),
         answer_accuracy: ratio(answered_right, answer_expected),
+        answered_correct: ratio(answered_correct, answerable_with_source),
         questions_per_second: if elapsed_seconds > 0.0 {
             round(results.len() as f64 / elapsed_seconds)
         } else {
@@ -504,6 +558,7 @@ pub fn render_table(report: &Report, misses: usize) -> String {
         ("escalation precision", show(report.escalation_precision)),
         ("escalation recall", show(report.escalation_recall)),
         ("false escalation", show(report.false_escalation_rate)),
+        ("answered correct", show(report.answered_correct)),
         (
             "escalation reasons",
             show(report.escalation_reason_accuracy),
@@ -559,6 +614,25 @@ pub fn render_table(report: &Report, misses: usize) -> String {
                 row.out_of_time,
                 row.unsupported_sentences,
                 row.fact_rejections,
+            ));
+        }
+    }
+    if let Some(thresholds) = &report.thresholds {
+        out.push_str(&format!("\nthresholds: {thresholds}\n"));
+    }
+    if !report.by_rule.is_empty() {
+        out.push_str("\nrules (fired, precision; triggers that fired on answerable lines):\n");
+        for (reason, row) in &report.by_rule {
+            let wrong: Vec<String> = row
+                .false_triggers
+                .iter()
+                .map(|(t, n)| format!("\"{t}\" ×{n}"))
+                .collect();
+            out.push_str(&format!(
+                "  {reason:<16} {:>4}  {:>7}  {}\n",
+                row.fired,
+                show(row.precision),
+                wrong.join(", ")
             ));
         }
     }

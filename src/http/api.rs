@@ -13,7 +13,9 @@ use super::AppState;
 use crate::channels::window::{self, Window, HUMAN_AGENT_TAG};
 use crate::config::{CannedReply, WhatsappTemplate};
 use crate::domain::Channel;
-use crate::store::{ConversationSummary, HumanReply, InboxMessage, Note, StoreError, View};
+use crate::store::{
+    Attachment, ConversationSummary, HumanReply, InboxMessage, Note, StoreError, View,
+};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -101,6 +103,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/ask", post(ask))
         .route("/api/knowledge", get(knowledge))
         .route("/api/events", get(events))
+        .route("/api/attachments/{id}", get(attachment))
         // Everything above needs credentials; what follows is public.
         .route_layer(axum::middleware::from_fn_with_state(
             state,
@@ -130,9 +133,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         ask,
         knowledge,
         events,
+        attachment,
         openapi
     ),
-    components(schemas(ErrorBody, ConversationSummary, InboxMessage, Note, Window))
+    components(schemas(ErrorBody, ConversationSummary, InboxMessage, Note, Window, Attachment))
 )]
 pub struct ApiDoc;
 
@@ -609,6 +613,46 @@ async fn events(
     );
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// A photo a customer sent: the stored bytes with their checked content
+/// type, never sniffed or run by the browser (`nosniff`, a sandboxing CSP).
+/// 404 for an unknown id and for a photo that was not kept.
+#[utoipa::path(get, path = "/api/attachments/{id}", params(("id" = String, Path, description = "attachment id")),
+    responses((status = 200, description = "the photo's bytes", content_type = "image/*"), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn attachment(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let not_found = || ApiError::NotFound(format!("attachment {id}"));
+    if !crate::attachments::is_attachment_id(&id) {
+        return Err(not_found());
+    }
+    let stored = state.store.attachment(&id).await?.ok_or_else(not_found)?;
+    let content_type = match (&stored.content_type, stored.is_stored()) {
+        (Some(content_type), true) => content_type.clone(),
+        _ => return Err(not_found()),
+    };
+    let path = crate::attachments::path_of(&state.settings.data_dir, &id);
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| {
+            tracing::error!(error = %e, id = %stored.id, "a stored photo's file cannot be read");
+            not_found()
+        })?;
+    use axum::http::header;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CONTENT_DISPOSITION, "inline".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_string(),
+            ),
+            (header::CACHE_CONTROL, "private, max-age=86400".to_string()),
+        ],
+        bytes,
+    )
         .into_response())
 }
 

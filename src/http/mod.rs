@@ -1,5 +1,5 @@
-//! The HTTP surface: provider webhooks, the web chat, the owner's inbox
-//! (`pages`, `api`, `auth`), health, metrics. Webhook handlers verify,
+//! The HTTP surface: provider webhooks, the web chat (and its photo uploads),
+//! the owner's inbox (`pages`, `api`, `auth`), health, metrics. Webhook handlers verify,
 //! normalise (through `channels`), persist (through `store`) and acknowledge;
 //! answering happens later in the pipeline workers, never in a request.
 
@@ -8,6 +8,7 @@ pub mod auth;
 pub mod metrics;
 mod pages;
 pub mod webchat;
+mod webchat_upload;
 mod webhooks;
 
 pub use webhooks::SenderLimiter;
@@ -83,7 +84,20 @@ impl IntoResponse for AppError {
 /// Meta sends webhook bodies up to 3 MB; anything bigger is refused unread.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
+/// The body limit of the routes that carry photos (inbound email, web chat
+/// uploads): two photos at the cap plus 2 MB for the rest of the post.
+pub fn upload_body_limit(max_photo_bytes: u64) -> usize {
+    let cap = usize::try_from(max_photo_bytes).unwrap_or(usize::MAX / 4);
+    cap.saturating_mul(2).saturating_add(2 * 1024 * 1024)
+}
+
 pub fn app(state: AppState) -> Router {
+    let upload_limit = upload_body_limit(state.settings.attachments.max_bytes);
+    let uploads = Router::new()
+        .merge(webhooks::email_routes())
+        .merge(webchat_upload::routes())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(upload_limit))
+        .layer(axum::extract::DefaultBodyLimit::max(upload_limit));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -95,6 +109,7 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,
         ))
+        .merge(uploads)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(10),

@@ -111,7 +111,7 @@ impl WebchatConfig {
         }
     }
 
-    fn origin_allowed(&self, origin: Option<&str>) -> bool {
+    pub(super) fn origin_allowed(&self, origin: Option<&str>) -> bool {
         self.allowed_origins.is_empty()
             || origin.is_some_and(|origin| self.allowed_origins.iter().any(|o| o == origin))
     }
@@ -198,9 +198,9 @@ enum ClientFrame {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct UserClaim {
-    id: String,
-    signature: String,
+pub(super) struct UserClaim {
+    pub(super) id: String,
+    pub(super) signature: String,
 }
 
 /// Each open socket of one contact: its id in the hub and the way to reach it.
@@ -210,7 +210,7 @@ type Sockets = Vec<(u64, mpsc::Sender<ServerFrame>)>;
 /// reply to every tab the visitor has open. Also holds the web chat settings
 /// and the widget's files with their version stamped in.
 pub struct ChatHub {
-    config: WebchatConfig,
+    pub(super) config: WebchatConfig,
     sockets: Mutex<HashMap<String, Sockets>>,
     next_socket: AtomicU64,
     /// The loader with the chat files' version filled in.
@@ -390,22 +390,22 @@ async fn socket(
 
 /// Who is on the other end of an accepted hello.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Session {
+pub(super) struct Session {
     /// The contact's address in the store: `visitor:<hash of the token>`, or
     /// `user:<id>` for a verified signed-in user (their history follows them
     /// across devices).
-    address: String,
+    pub(super) address: String,
     last_seen: Option<String>,
 }
 
 /// Why a hello is refused (the socket is then closed).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Refusal {
-    code: &'static str,
-    message: &'static str,
+pub(super) struct Refusal {
+    pub(super) code: &'static str,
+    pub(super) message: &'static str,
 }
 
-fn is_token(text: &str, min: usize, max: usize) -> bool {
+pub(super) fn is_token(text: &str, min: usize, max: usize) -> bool {
     (min..=max).contains(&text.len())
         && text
             .bytes()
@@ -431,8 +431,8 @@ fn identity_holds(secret: &str, user_id: &str, signature: &str) -> bool {
     mac.verify_slice(&signature).is_ok() // constant time
 }
 
-/// Checks a hello and says who the visitor is.
-fn accept_hello(
+/// Checks a hello (or an upload's credentials) and says who the visitor is.
+pub(super) fn accept_hello(
     config: &WebchatConfig,
     visitor: &str,
     last_seen: Option<String>,
@@ -682,8 +682,10 @@ async fn receive(
         is_echo: false,
         thread_ref: None,
         subject: None,
+        attachments: Vec::new(),
     };
-    let stored = match state.store.ingest(&message).await {
+    let (message, attachments) = crate::attachments::prepare(state, &message).await;
+    let stored = match state.store.ingest_with(&message, &attachments).await {
         Ok(Ingested::New { message_id, .. }) => {
             state
                 .metrics

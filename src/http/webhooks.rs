@@ -23,7 +23,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/webhooks/meta", get(meta_handshake).post(meta_messages))
         .route("/webhooks/twilio", post(twilio_messages))
-        .route("/webhooks/email", post(email_messages))
+}
+
+/// Inbound email, which carries its attachments in the body: served under a
+/// larger body limit than the other webhooks (see `http::upload_body_limit`).
+pub fn email_routes() -> Router<AppState> {
+    Router::new().route("/webhooks/email", post(email_messages))
 }
 
 impl From<ChannelError> for AppError {
@@ -88,7 +93,16 @@ async fn persist(state: &AppState, items: Vec<Inbound>) -> Result<usize, AppErro
     for item in items {
         match item {
             Inbound::Message(message) => {
-                let outcome = state.store.ingest(&message).await?;
+                // Photo ids and markers; inline bytes are checked and written now.
+                let (message, attachments) = crate::attachments::prepare(state, &message).await;
+                let outcome = state.store.ingest_with(&message, &attachments).await;
+                let outcome = match outcome {
+                    Ok(outcome) => outcome,
+                    Err(error) => {
+                        crate::attachments::discard(state, &attachments).await;
+                        return Err(error.into());
+                    }
+                };
                 tracing::info!(channel = %message.channel, provider_id = %message.provider_message_id, ?outcome, "inbound message");
                 match outcome {
                     Ingested::New { .. } => {
@@ -98,9 +112,12 @@ async fn persist(state: &AppState, items: Vec<Inbound>) -> Result<usize, AppErro
                             message.channel
                         ));
                     }
-                    Ingested::Duplicate => state
-                        .metrics
-                        .increment("frontdesk_duplicate_webhooks_total"),
+                    Ingested::Duplicate => {
+                        crate::attachments::discard(state, &attachments).await;
+                        state
+                            .metrics
+                            .increment("frontdesk_duplicate_webhooks_total")
+                    }
                     Ingested::HumanReply { .. } => {
                         state.metrics.increment("frontdesk_human_replies_total")
                     }
@@ -258,8 +275,7 @@ async fn twilio_messages(
 
 async fn email_messages(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Result<&'static str, AppError> {
     let started = Instant::now();
     let key = state
@@ -268,25 +284,71 @@ async fn email_messages(
         .signing_key
         .as_ref()
         .ok_or(AppError::NotConfigured("inbound email"))?;
-    let content_type = headers
+    let content_type = request
+        .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if content_type.starts_with("multipart/") {
-        return Err(AppError::BadRequest(
-            "multipart posts are not supported yet; configure the route to post url-encoded fields"
-                .into(),
-        ));
-    }
-    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| AppError::BadRequest(format!("form body: {e}")))?;
+    // An email with attachments comes as multipart/form-data: its text parts
+    // are the same fields a url-encoded post has, and the signature covers them.
+    let (fields, files) = if content_type.starts_with("multipart/") {
+        read_multipart(request, &state).await?
+    } else {
+        let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+            .await
+            .map_err(|e| AppError::BadRequest(format!("form body: {e}")))?;
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+            .map_err(|e| AppError::BadRequest(format!("form body: {e}")))?;
+        (fields, Vec::new())
+    };
     channels::email::verify_form(
         key.expose().as_bytes(),
         &fields,
         crate::store::now_ms() / 1000,
     )?;
-    let message = channels::email::parse_form(&fields)?;
+    let mut message = channels::email::parse_form(&fields)?;
+    channels::email::attach_parts(&mut message, files);
     persist(&state, vec![Inbound::Message(message)]).await?;
     observe(&state, "email", started);
     Ok("ok")
+}
+
+/// A multipart post's text fields (in order) and its file parts. A file is
+/// read only just past the photo cap: a bigger one comes back cut there,
+/// and is refused as too large when it is kept.
+async fn read_multipart(
+    request: axum::extract::Request,
+    state: &AppState,
+) -> Result<(Vec<(String, String)>, Vec<channels::email::FilePart>), AppError> {
+    use axum::extract::FromRequest;
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        AppError::BadRequest(format!("multipart body: {}", e.body_text()))
+    };
+    let mut multipart = axum::extract::Multipart::from_request(request, state)
+        .await
+        .map_err(|e| AppError::BadRequest(format!("multipart body: {}", e.body_text())))?;
+    let max_bytes = state.settings.attachments.max_bytes as usize;
+    let (mut fields, mut files) = (Vec::new(), Vec::new());
+    while let Some(mut part) = multipart.next_field().await.map_err(bad)? {
+        let name = part.name().unwrap_or("").to_string();
+        if part.file_name().is_none() {
+            let value = part.text().await.map_err(bad)?;
+            fields.push((name, value));
+            continue;
+        }
+        let content_type = part.content_type().map(str::to_string);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = part.chunk().await.map_err(bad)? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > max_bytes {
+                break;
+            }
+        }
+        files.push(channels::email::FilePart {
+            field: name,
+            content_type,
+            bytes,
+        });
+    }
+    Ok((fields, files))
 }

@@ -37,6 +37,12 @@ enum VectorRole {
 const PASSAGE_WEIGHT: f32 = 1.0;
 /// Weight of normalised BM25 in the fused score ("lightly weighted sum").
 const LEXICAL_WEIGHT: f32 = 0.2;
+/// Share of an entry's ranking score taken from its phrasings' mean vector,
+/// chosen across the three sample businesses (eval/README.md).
+const CENTROID_WEIGHT: f32 = 0.2;
+/// The mean counts at most this far below the entry's best vector, so one
+/// off-topic phrasing in an entry does not bury it.
+const CENTROID_FLOOR: f32 = 0.2;
 /// How many candidates each retriever hands to fusion.
 const CANDIDATES: usize = 50;
 
@@ -50,6 +56,14 @@ pub struct Hit {
     pub dense: f32,
     /// BM25 score divided by the best BM25 score of this query (0 when absent).
     pub lexical: f32,
+}
+
+/// One held-out phrasing's best similarity to the rest of its own entry and
+/// to any other entry ([`Index::held_out`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeldOut {
+    pub own: f32,
+    pub other: f32,
 }
 
 /// Build statistics, for logs and `check`.
@@ -71,6 +85,9 @@ pub struct Index {
     /// Stems of every word in the knowledge, to tell which words of a message
     /// the business never mentions.
     vocabulary: std::collections::HashSet<String>,
+    /// Per entry: the normalised mean of its phrasing vectors (a nearest-mean
+    /// classifier over the owner's ways of asking), when it has two or more.
+    centroids: Vec<Option<Vec<f32>>>,
     /// forms.toml phrasings (not retrievable entries): (form index, unit vector).
     form_vectors: Vec<(usize, Vec<f32>)>,
     pub stats: BuildStats,
@@ -106,6 +123,39 @@ fn texts_of(entry: &Entry) -> Vec<(String, VectorRole)> {
             .map(|p| (p, VectorRole::Passage)),
     );
     texts
+}
+
+/// Each entry's normalised mean phrasing vector (entries with two or more phrasings).
+fn centroids_of(
+    entries: usize,
+    vectors: &[f32],
+    owners: &[(usize, VectorRole)],
+) -> Vec<Option<Vec<f32>>> {
+    let mut sums = vec![vec![0.0f32; DIMENSIONS]; entries];
+    let mut counts = vec![0usize; entries];
+    for (row, (entry, role)) in vectors.chunks_exact(DIMENSIONS).zip(owners) {
+        if *role != VectorRole::Phrasing {
+            continue;
+        }
+        counts[*entry] += 1;
+        for (sum, value) in sums[*entry].iter_mut().zip(row) {
+            *sum += value;
+        }
+    }
+    sums.into_iter()
+        .zip(counts)
+        .map(|(mut sum, count)| {
+            if count < 2 {
+                return None;
+            }
+            let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if norm == 0.0 {
+                return None;
+            }
+            sum.iter_mut().for_each(|v| *v /= norm);
+            Some(sum)
+        })
+        .collect()
 }
 
 /// Splits answer text into passages of about 60 words on sentence boundaries.
@@ -204,7 +254,9 @@ impl Index {
                 );
             }
         }
+        let centroids = centroids_of(knowledge.entries.len(), &vectors, &owners);
         Ok(Index {
+            centroids,
             knowledge,
             lexical,
             vectors,
@@ -237,6 +289,56 @@ impl Index {
             })
             .count();
         unknown as f32 / words.len() as f32
+    }
+
+    /// Leave-one-phrasing-out: up to `limit` phrasings, evenly spaced through
+    /// the index, each scored as if a customer had sent it against every other
+    /// vector. Only phrasings whose entry keeps another vector are taken.
+    /// Deterministic (no randomness); cost is `limit × vectors` dot products.
+    pub fn held_out(&self, limit: usize) -> Vec<HeldOut> {
+        let mut per_entry = vec![0usize; self.knowledge.entries.len()];
+        for (entry, _) in &self.owners {
+            per_entry[*entry] += 1;
+        }
+        let candidates: Vec<usize> = self
+            .owners
+            .iter()
+            .enumerate()
+            .filter(|(_, (entry, role))| *role == VectorRole::Phrasing && per_entry[*entry] >= 2)
+            .map(|(row, _)| row)
+            .collect();
+        let step = (candidates.len() as f64 / limit.max(1) as f64).max(1.0);
+        let mut picked = Vec::new();
+        let mut at = 0.0f64;
+        while (at as usize) < candidates.len() && picked.len() < limit {
+            picked.push(candidates[at as usize]);
+            at += step;
+        }
+        let rows: Vec<&[f32]> = self.vectors.chunks_exact(DIMENSIONS).collect();
+        picked
+            .into_iter()
+            .map(|held| {
+                let own_entry = self.owners[held].0;
+                let query = rows[held];
+                let mut best_own = f32::NEG_INFINITY;
+                let mut best_other = f32::NEG_INFINITY;
+                for (row, vector) in rows.iter().enumerate() {
+                    if row == held {
+                        continue;
+                    }
+                    let similarity = crate::inference::embedder::cosine(vector, query);
+                    if self.owners[row].0 == own_entry {
+                        best_own = best_own.max(similarity);
+                    } else {
+                        best_other = best_other.max(similarity);
+                    }
+                }
+                HeldOut {
+                    own: best_own,
+                    other: best_other,
+                }
+            })
+            .collect()
     }
 
     pub fn entry(&self, hit: &Hit) -> &Entry {
@@ -284,11 +386,27 @@ impl Index {
                 lexical[*entry] = score / best_lexical;
             }
         }
+        // The ranking blends each entry's best vector with its phrasings' mean
+        // (how well the message fits the owner's ways of asking as a whole);
+        // confidence keeps using the best vector alone (`Hit::dense`).
+        let ranked = |e: usize| -> f32 {
+            match &self.centroids[e] {
+                Some(centroid) => {
+                    let near = query_vectors
+                        .iter()
+                        .map(|q| crate::inference::embedder::cosine(centroid, q))
+                        .fold(f32::NEG_INFINITY, f32::max);
+                    (1.0 - CENTROID_WEIGHT) * dense[e]
+                        + CENTROID_WEIGHT * near.max(dense[e] - CENTROID_FLOOR)
+                }
+                None => dense[e],
+            }
+        };
         let mut hits: Vec<Hit> = (0..entry_count)
             .filter(|&e| dense[e].is_finite())
             .map(|e| Hit {
                 entry: e,
-                score: dense[e] + LEXICAL_WEIGHT * lexical[e],
+                score: ranked(e) + LEXICAL_WEIGHT * lexical[e],
                 dense: dense[e],
                 lexical: lexical[e],
             })

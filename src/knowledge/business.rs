@@ -16,8 +16,12 @@ pub use super::spans::{format_clock, format_spans, parse_hours, OpenSpan, WEEKDA
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EscalationSettings {
-    /// Below this confidence the bot hands over instead of answering.
-    pub min_confidence: f32,
+    /// Below this confidence the bot hands over instead of answering. When
+    /// absent the thresholds are calibrated on the knowledge itself to hold
+    /// `target_false_escalation` (assistant::calibration).
+    pub min_confidence: Option<f32>,
+    /// The share of answerable questions the calibration may hand over.
+    pub target_false_escalation: f32,
     /// An order of this many items or more is high-value and goes to a person.
     pub large_order_quantity: u32,
     pub handover_message: String,
@@ -35,7 +39,8 @@ pub struct EscalationSettings {
 impl Default for EscalationSettings {
     fn default() -> Self {
         EscalationSettings {
-            min_confidence: 0.55,
+            min_confidence: None,
+            target_false_escalation: 0.05,
             large_order_quantity: 24,
             handover_message: "Thanks for your message! I've passed it to the team.".into(),
             reply_within_minutes: 30,
@@ -399,11 +404,22 @@ pub fn parse(path: &str, text: &str, issues: &mut Vec<Issue>) -> Option<Business
     }
 
     let escalation = file.escalation;
-    if !(0.0..=1.0).contains(&escalation.min_confidence) {
+    if escalation
+        .min_confidence
+        .is_some_and(|m| !(0.0..=1.0).contains(&m))
+    {
         issues.push(Issue::error(
             path,
             line_of_key(text, "min_confidence"),
             "escalation.min_confidence must be between 0 and 1",
+        ));
+        ok = false;
+    }
+    if !(0.005..=0.5).contains(&escalation.target_false_escalation) {
+        issues.push(Issue::error(
+            path,
+            line_of_key(text, "target_false_escalation"),
+            "escalation.target_false_escalation must be between 0.005 and 0.5",
         ));
         ok = false;
     }

@@ -58,7 +58,9 @@ pub fn format_price(currency: &str, amount: f64) -> String {
 
 impl MenuItem {
     /// The text a customer is sent for this item (also what is indexed).
-    pub fn describe(&self, currency: &str) -> String {
+    /// "Allergens: none listed." is said only on a menu that lists allergens
+    /// somewhere (`menu_lists_allergens`); a dentist's treatments have none.
+    pub fn describe(&self, currency: &str, menu_lists_allergens: bool) -> String {
         let mut text = self.name.clone();
         let prices: Vec<String> = self
             .prices
@@ -85,7 +87,9 @@ impl MenuItem {
             text.push_str(&format!(" {}.", capitalise(&self.tags.join(", "))));
         }
         if self.allergens.is_empty() {
-            text.push_str(" Allergens: none listed.");
+            if menu_lists_allergens {
+                text.push_str(" Allergens: none listed.");
+            }
         } else {
             text.push_str(&format!(" Allergens: {}.", self.allergens.join(", ")));
         }
@@ -206,7 +210,7 @@ mod tests {
             }
         );
         assert_eq!(items[1].line, 7);
-        let text = items[0].describe("$");
+        let text = items[0].describe("$", true);
         assert!(text.contains("6-inch $28.00, 8-inch $42.50"), "{text}");
         assert!(text.contains("Allergens: wheat."));
     }

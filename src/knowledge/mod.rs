@@ -250,6 +250,7 @@ impl KnowledgeBase {
         }
 
         let mut slugs = slug::SlugAllocator::default();
+        let menu_lists_allergens = menu_items.iter().any(|item| !item.allergens.is_empty());
         for item in &menu_items {
             let slug = slugs.allocate(&item.name);
             let mut phrasings = vec![item.name.clone()];
@@ -259,7 +260,7 @@ impl KnowledgeBase {
                 kind: EntryKind::MenuItem,
                 title: item.name.clone(),
                 phrasings,
-                answer: item.describe(&business.currency),
+                answer: item.describe(&business.currency, menu_lists_allergens),
                 context: item.category.clone(),
                 path: "menu.toml".into(),
                 line: item.line,

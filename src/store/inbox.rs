@@ -79,6 +79,8 @@ pub struct InboxMessage {
     pub reason: Option<String>,
     pub confidence: Option<f64>,
     pub sources: Vec<String>,
+    /// The photos the customer sent with it (`[attachment:ID]` in `text`).
+    pub attachments: Vec<super::Attachment>,
 }
 
 /// An internal note: seen by the team, never sent.
@@ -267,11 +269,17 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
+        let mut attachments = self.conversation_attachments(conversation_id).await?;
         rows.iter()
             .map(|row| {
                 let sources: Option<String> = row.try_get("sources")?;
+                let id: String = row.try_get("id")?;
+                let (own, others): (Vec<_>, Vec<_>) =
+                    attachments.drain(..).partition(|a| a.message_id == id);
+                attachments = others;
                 Ok(InboxMessage {
-                    id: row.try_get("id")?,
+                    attachments: own,
+                    id,
                     direction: row.try_get("direction")?,
                     author: row.try_get("author")?,
                     channel: row.try_get("channel")?,

@@ -1,5 +1,6 @@
-//! Writing what arrives: an inbound message (contact, conversation, message and
-//! job in one transaction) and the providers' delivery status callbacks.
+//! Writing what arrives: an inbound message (contact, conversation, message,
+//! its attachments and job in one transaction) and the providers' delivery
+//! status callbacks.
 
 use super::*;
 use sqlx::any::AnyRow;
@@ -8,6 +9,16 @@ use sqlx::Row;
 impl Store {
     /// Persists an inbound message (before the webhook is acknowledged).
     pub async fn ingest(&self, message: &InboundMessage) -> Result<Ingested, StoreError> {
+        self.ingest_with(message, &[]).await
+    }
+
+    /// [`Store::ingest`] with the message's attachments, written in the same
+    /// transaction (the text already carries their `[attachment:ID]` markers).
+    pub async fn ingest_with(
+        &self,
+        message: &InboundMessage,
+        attachments: &[NewAttachment],
+    ) -> Result<Ingested, StoreError> {
         let now = now_ms();
         let channel = message.channel.as_str();
         let mut tx = self.pool.begin().await?;
@@ -82,6 +93,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(Ingested::Duplicate);
         }
+        attachments::insert_in(&mut tx, &message_id, &conversation_id, attachments, now).await?;
         events::record_in(&mut tx, "message", Some(&conversation_id)).await?;
         let outcome = if message.is_echo {
             sqlx::query("UPDATE conversations SET owner = 'human', updated_ms = $2 WHERE id = $1")

@@ -10,6 +10,7 @@
 //!   checked in the same transaction that writes the outbox row.
 
 mod accounts;
+mod attachments;
 mod conversations;
 pub mod events;
 mod forms;
@@ -23,6 +24,7 @@ mod schema;
 use crate::channels::{DeliveryState, InboundMessage, StatusUpdate};
 use crate::domain::{Action, Channel, Reason, Speaker, Turn};
 pub use accounts::Session;
+pub use attachments::{Attachment, NewAttachment, Settled};
 pub use events::StoredEvent;
 pub use forms::FormWrite;
 pub use inbox::{ConversationSummary, HumanReply, InboxMessage, Note, View};
@@ -335,6 +337,7 @@ impl Store {
     /// Deletes every row (tests on a shared PostgreSQL database).
     pub async fn wipe(&self) -> Result<(), StoreError> {
         for table in [
+            "attachments",
             "form_states",
             "events",
             "notes",

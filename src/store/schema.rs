@@ -161,6 +161,30 @@ CREATE TABLE form_states (
 );
 "#,
     ),
+    // Photos: one row per picture a customer sent, written with its message;
+    // the bytes live in the data dir under the id.
+    (
+        4,
+        r#"
+CREATE TABLE attachments (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL REFERENCES messages(id),
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    position INTEGER NOT NULL,
+    source_kind TEXT NOT NULL,
+    source_ref TEXT NOT NULL,
+    declared_type TEXT,
+    content_type TEXT,
+    size INTEGER,
+    status TEXT NOT NULL,
+    error TEXT,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX attachments_by_message ON attachments (message_id);
+CREATE INDEX attachments_by_conversation ON attachments (conversation_id);
+"#,
+    ),
 ];
 
 /// (version, statements) for PostgreSQL.
@@ -317,6 +341,30 @@ CREATE TABLE form_states (
     state TEXT NOT NULL,
     updated_ms BIGINT NOT NULL
 );
+"#,
+    ),
+    // Photos: one row per picture a customer sent, written with its message;
+    // the bytes live in the data dir under the id.
+    (
+        4,
+        r#"
+CREATE TABLE attachments (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL REFERENCES messages(id),
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    position BIGINT NOT NULL,
+    source_kind TEXT NOT NULL,
+    source_ref TEXT NOT NULL,
+    declared_type TEXT,
+    content_type TEXT,
+    size BIGINT,
+    status TEXT NOT NULL,
+    error TEXT,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE INDEX attachments_by_message ON attachments (message_id);
+CREATE INDEX attachments_by_conversation ON attachments (conversation_id);
 "#,
     ),
 ];

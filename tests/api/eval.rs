@@ -185,3 +185,126 @@ fn eval_breaks_answers_down_by_source_kind_without_changing_the_contract_fields(
     assert!(report["stage_latency_ms"]["generate"].is_null(), "{report}");
     assert!(report["latency_ms"]["p95"].as_f64().is_some());
 }
+
+#[test]
+fn thresholds_are_calibrated_per_business_and_the_owner_can_override_them() {
+    let bakery = stdout(&frontdesk(&["check", "--thresholds"]));
+    let dental = stdout(&frontdesk(&[
+        "check",
+        "--knowledge",
+        "eval/dental",
+        "--thresholds",
+    ]));
+    for out in [&bakery, &dental] {
+        assert!(out.contains("calibrated on"), "{out}");
+        assert!(out.contains("held-out phrasings"), "{out}");
+    }
+    // Two businesses, two thresholds: nothing is a constant of one shop.
+    let evidence = |out: &str| -> String {
+        out.split("(evidence ")
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(evidence(&bakery), evidence(&dental), "{bakery}\n{dental}");
+
+    let dir = scratch("owner-threshold");
+    copy_dir(&repo().join("knowledge"), &dir);
+    let path = dir.join("business.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace("[escalation]\n", "[escalation]\nmin_confidence = 0.7\n");
+    std::fs::write(&path, text).unwrap();
+    let owner = stdout(&frontdesk(&[
+        "check",
+        "--knowledge",
+        dir.to_str().unwrap(),
+        "--thresholds",
+    ]));
+    assert!(
+        owner.contains("answer from confidence 0.700")
+            && owner.contains("escalation.min_confidence = 0.7 in business.toml"),
+        "{owner}"
+    );
+}
+
+#[test]
+fn menu_questions_are_answered_from_the_menu_and_unknown_products_go_to_a_person() {
+    let ask = |message: &str| {
+        json(&frontdesk(&[
+            "ask",
+            message,
+            "--channel",
+            "webchat",
+            "--json",
+        ]))
+    };
+    let bread = ask("do you sell bread");
+    assert_eq!(bread["action"], "answer", "{bread}");
+    let reply = bread["reply"].as_str().unwrap();
+    // Every bread on the menu, each with its price as menu.toml writes it.
+    assert!(
+        reply.contains("Country Sourdough") && reply.contains("Baguette"),
+        "{reply}"
+    );
+    assert!(reply.contains('$'), "{reply}");
+    assert!(
+        bread["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "menu.toml#baguette"),
+        "{bread}"
+    );
+    let cupcakes = ask("how much is a dozen cupcakes");
+    assert_eq!(cupcakes["action"], "answer", "{cupcakes}");
+    assert!(
+        cupcakes["sources"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("menu.toml#"),
+        "{cupcakes}"
+    );
+    for message in ["do you sell ice cream", "do u sell dog treats"] {
+        let out = ask(message);
+        assert_eq!(out["action"], "escalate", "{message}: {out}");
+        assert_eq!(out["reason"], "out_of_scope", "{message}: {out}");
+    }
+}
+
+/// Regression floors on all three sample businesses (README "Measured quality").
+#[test]
+fn three_businesses_hold_their_floors() {
+    let floors = [
+        // knowledge, questions, top-1, escalation recall, false escalation ≤, answered correct
+        ("knowledge", "eval/bakery.jsonl", 0.88, 0.86, 0.07, 0.83),
+        (
+            "eval/bike-shop",
+            "eval/bike-shop.jsonl",
+            0.82,
+            0.77,
+            0.09,
+            0.75,
+        ),
+        ("eval/dental", "eval/dental.jsonl", 0.78, 0.72, 0.14, 0.70),
+    ];
+    for (knowledge, questions, top1, recall, false_escalation, answered) in floors {
+        let report = eval_json(knowledge, questions, &["--retrieval-only"]);
+        let get = |key: &str| report[key].as_f64().unwrap();
+        assert!(get("source_top1") >= top1, "{knowledge} top1: {report}");
+        assert!(
+            get("escalation_recall") >= recall,
+            "{knowledge} recall: {report}"
+        );
+        assert!(
+            get("false_escalation_rate") <= false_escalation,
+            "{knowledge} false escalation: {report}"
+        );
+        assert!(
+            get("answered_correct") >= answered,
+            "{knowledge} answered: {report}"
+        );
+    }
+}

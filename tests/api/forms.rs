@@ -28,7 +28,11 @@ fn ask_json_starts_the_custom_cake_form_with_every_value_in_the_message() {
         .iter()
         .map(|m| m.as_str().unwrap())
         .collect();
-    assert_eq!(missing, ["flavour", "design", "name", "phone"], "{value}");
+    assert_eq!(
+        missing,
+        ["flavour", "design", "photo", "name", "phone"],
+        "{value}"
+    );
     assert!(
         value["reply"].as_str().unwrap().contains("Which flavour"),
         "{value}"

@@ -15,6 +15,7 @@ mod hours;
 mod inbox_api;
 mod inbox_browser;
 mod live_reload;
+mod photos;
 mod reindex;
 mod serve;
 mod serve_helpers;

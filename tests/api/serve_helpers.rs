@@ -4,13 +4,15 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use frontdesk::assistant::Assistant;
 use frontdesk::config::{Secret, Settings};
 use frontdesk::startup::{self, Application, Paths};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -29,16 +31,122 @@ pub struct Sent {
     pub text: String,
 }
 
+/// A file a fake provider serves: its content type and bytes.
+pub type MediaFile = (String, Vec<u8>);
+
 #[derive(Clone, Default)]
 pub struct FakeProviders {
     pub sent: Arc<Mutex<Vec<Sent>>>,
     pub refused: Arc<Mutex<usize>>,
+    /// Files by id (content type, bytes): WhatsApp media (bearer token),
+    /// Twilio media (basic auth, redirecting to `/cdn/{id}`), and `/cdn/{id}`
+    /// itself (no auth, as Messenger's signed URLs).
+    pub media: Arc<Mutex<HashMap<String, MediaFile>>>,
+    /// Media downloads refused for wrong or missing credentials.
+    pub media_refused: Arc<Mutex<usize>>,
 }
 
 impl FakeProviders {
     pub fn sends(&self) -> Vec<Sent> {
         self.sent.lock().unwrap().clone()
     }
+
+    /// Serves `bytes` as `content_type` under the media id `id`.
+    pub fn add_media(&self, id: &str, content_type: &str, bytes: &[u8]) {
+        self.media
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), (content_type.to_string(), bytes.to_vec()));
+    }
+
+    fn media_file(&self, id: &str) -> Response {
+        match self.media.lock().unwrap().get(id) {
+            Some((content_type, bytes)) => {
+                ([("content-type", content_type.clone())], bytes.clone()).into_response()
+            }
+            None => (StatusCode::NOT_FOUND, "no such media").into_response(),
+        }
+    }
+
+    fn refuse_media(&self) -> Response {
+        *self.media_refused.lock().unwrap() += 1;
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": {"message": "Invalid OAuth access token", "code": 190}})),
+        )
+            .into_response()
+    }
+}
+
+fn bearer_ok(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {ACCESS_TOKEN}"))
+}
+
+/// WhatsApp's media lookup: `GET /{version}/{media_id}` with the bearer token
+/// answers the file's (short-lived) URL.
+async fn graph_media_info(
+    State(fake): State<FakeProviders>,
+    Path((_version, media_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !bearer_ok(&headers) {
+        return fake.refuse_media();
+    }
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime_type = match fake.media.lock().unwrap().get(&media_id) {
+        Some((content_type, _)) => content_type.clone(),
+        None => return (StatusCode::NOT_FOUND, "no such media").into_response(),
+    };
+    Json(serde_json::json!({
+        "messaging_product": "whatsapp",
+        "url": format!("http://{host}/whatsapp-media/{media_id}"),
+        "mime_type": mime_type,
+        "id": media_id,
+    }))
+    .into_response()
+}
+
+/// The file behind a WhatsApp media URL: the bearer token is needed here too.
+async fn graph_media_file(
+    State(fake): State<FakeProviders>,
+    Path(media_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !bearer_ok(&headers) {
+        return fake.refuse_media();
+    }
+    fake.media_file(&media_id)
+}
+
+/// Twilio's `MediaUrlN`: basic auth, then a redirect to where the file is.
+async fn twilio_media(
+    State(fake): State<FakeProviders>,
+    Path((sid, _message, media_id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    use base64::Engine;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"))
+    );
+    let auth_ok =
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+    if !auth_ok || sid != TWILIO_SID {
+        return fake.refuse_media();
+    }
+    (
+        StatusCode::TEMPORARY_REDIRECT,
+        [("location", format!("/cdn/{media_id}"))],
+    )
+        .into_response()
+}
+
+async fn cdn_file(State(fake): State<FakeProviders>, Path(media_id): Path<String>) -> Response {
+    fake.media_file(&media_id)
 }
 
 async fn graph_send(
@@ -186,6 +294,14 @@ pub async fn start_fake_providers() -> (String, FakeProviders) {
             "/2010-04-01/Accounts/{sid}/Messages.json",
             post(twilio_send),
         )
+        // The same segment names as the send route: the router needs them to match.
+        .route("/{version}/{phone_id}", get(graph_media_info))
+        .route("/whatsapp-media/{media_id}", get(graph_media_file))
+        .route(
+            "/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media_id}",
+            get(twilio_media),
+        )
+        .route("/cdn/{media_id}", get(cdn_file))
         .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -8,7 +8,10 @@
 
 use super::classify::{wants_to_skip, words};
 use super::state::{FieldState, FormState};
-use super::values::{read_email, read_phone, read_photo, read_time, strip_name_lead_in};
+use super::values::{
+    read_email, read_phone, read_photo, read_photo_not_received, read_time, strip_name_lead_in,
+    without_photo_markers,
+};
 use super::Message;
 use crate::assistant::dates::{self, DateRead};
 use crate::knowledge::forms::{Field, FieldKind, Form};
@@ -87,24 +90,39 @@ impl<'a> Reader<'a> {
                 )),
                 None => Extracted::Nothing,
             },
-            FieldKind::Photo => match read_photo(text) {
-                Some(id) => Extracted::Value(Value::String(id)),
-                None if asked => Extracted::Invalid(format!(
+            FieldKind::Photo => match (read_photo(text), read_photo_not_received(text)) {
+                (Some(id), _) => Extracted::Value(Value::String(id)),
+                // A photo came but was not kept: say why, and ask again.
+                (None, Some(reason)) => Extracted::Invalid(format!(
+                    "Sorry, your photo didn't come through: {reason}. {}",
+                    field.ask
+                )),
+                // An optional photo is asked once: any other answer moves on.
+                (None, None) if asked && !field.required => Extracted::Skip,
+                (None, None) if asked => Extracted::Invalid(format!(
                     "I couldn't find a photo in that message. {}",
                     field.ask
                 )),
-                None => Extracted::Nothing,
+                (None, None) => Extracted::Nothing,
             },
             FieldKind::Text if asked => {
+                // The words around a photo; the photo is its own field's.
+                let words = without_photo_markers(text);
                 let value = if field.name == "name" {
-                    strip_name_lead_in(text)
+                    strip_name_lead_in(&words)
                 } else {
-                    text.trim().to_string()
+                    words
                 };
-                if value.is_empty() {
-                    Extracted::Invalid(field.ask.clone())
-                } else {
+                if !value.is_empty() {
                     Extracted::Value(Value::String(value))
+                } else if !field.required && read_photo(text).is_some() {
+                    // A photo alone answers "tell us about the design".
+                    Extracted::Skip
+                } else if read_photo_not_received(text).is_some() {
+                    // Only a photo that did not come: the photo field says so.
+                    Extracted::Nothing
+                } else {
+                    Extracted::Invalid(field.ask.clone())
                 }
             }
             FieldKind::Text => Extracted::Nothing,

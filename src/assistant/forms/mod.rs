@@ -22,9 +22,12 @@ mod state;
 mod values;
 
 #[cfg(test)]
+mod photo_tests;
+#[cfg(test)]
 mod tests;
 
 pub use state::{FieldState, FormState, FormView, Stage};
+pub use values::PHOTO_NOT_RECEIVED;
 
 use crate::domain::{Action, Reason, SourceId};
 use crate::knowledge::forms::{FieldKind, Form};

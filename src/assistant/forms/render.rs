@@ -37,7 +37,9 @@ pub(super) fn view(form: &Form, state: &FormState, completed: bool) -> FormView 
 
 /// Fields whose question goes out next: the first one missing, and the
 /// second too when both are answered with a date, number or choice (a
-/// message can carry both; two free-text answers could not be told apart).
+/// message can carry both; two free-text answers could not be told apart),
+/// or when the second is an optional photo (asked once, with the question
+/// before it: a photo is told apart from words, and any answer moves on).
 fn next_asks<'f>(form: &'f Form, state: &FormState) -> Vec<&'f Field> {
     let missing = state.missing(form);
     let typed = |f: &Field| {
@@ -46,8 +48,12 @@ fn next_asks<'f>(form: &'f Form, state: &FormState) -> Vec<&'f Field> {
             FieldKind::Date | FieldKind::Integer | FieldKind::Choice
         )
     };
+    let optional_photo = |f: &Field| f.kind == FieldKind::Photo && !f.required;
     match missing.as_slice() {
         [first, second, ..] if typed(first) && typed(second) => vec![first, second],
+        [first, second, ..] if first.kind != FieldKind::Photo && optional_photo(second) => {
+            vec![first, second]
+        }
         [first, ..] => vec![first],
         [] => Vec::new(),
     }

@@ -134,8 +134,35 @@ pub(super) fn read_email(text: &str) -> Option<String> {
         .map(str::to_lowercase)
 }
 
+/// What stands in the text the engine reads for a photo the customer sent
+/// that was not kept (too large, not a picture, the download failed):
+/// `[photo not received: <reason in plain words>]`.
+pub const PHOTO_NOT_RECEIVED: &str = "[photo not received: ";
+
+/// The reason of a [`PHOTO_NOT_RECEIVED`] marker, if the text has one.
+pub(super) fn read_photo_not_received(text: &str) -> Option<String> {
+    let start = text.find(PHOTO_NOT_RECEIVED)? + PHOTO_NOT_RECEIVED.len();
+    let reason: String = text[start..].chars().take_while(|c| *c != ']').collect();
+    Some(reason.trim().to_string())
+}
+
+/// The text without attachment markers (`[attachment:ID]`, `[image]`, a
+/// photo not received): what the customer wrote around a photo.
+pub(super) fn without_photo_markers(text: &str) -> String {
+    let mut rest = text.to_string();
+    for opening in ["[attachment:", PHOTO_NOT_RECEIVED, "[image]"] {
+        while let Some(start) = rest.find(opening) {
+            let end = rest[start..]
+                .find(']')
+                .map_or(rest.len(), |offset| start + offset + 1);
+            rest.replace_range(start..end, " ");
+        }
+    }
+    rest.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// An attachment marker: `[attachment:ID]` (a stored attachment's id) or
-/// `[image]` where the channel does not store images yet.
+/// `[image]` where a picture came without one (eval lines, the CLI).
 pub(super) fn read_photo(text: &str) -> Option<String> {
     if let Some(start) = text.find("[attachment:") {
         let rest = &text[start + "[attachment:".len()..];
