@@ -117,6 +117,21 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Copy the store and the photos into a new folder while `serve` runs
+    /// (SQLite; PostgreSQL is backed up with pg_dump).
+    Backup {
+        /// A new or empty folder.
+        path: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Put a backup folder in place of the store (stop `serve` first; the
+    /// current database is kept as frontdesk.db.before-restore-<ms>).
+    Restore {
+        path: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// API tokens for tools (`Authorization: Bearer …`).
     Token {
         #[command(subcommand)]

@@ -41,6 +41,7 @@
 pub mod alerts;
 pub mod assistant;
 pub mod attachments;
+pub mod backup;
 pub mod bench;
 pub mod channels;
 pub mod cli;

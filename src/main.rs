@@ -260,6 +260,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("the owner's password is set; other sessions were signed out");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup { path, config } => {
+            let settings = settings_for(config.as_deref(), &flags)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let summary = runtime.block_on(frontdesk::backup::backup(&settings, &path))?;
+            println!(
+                "backed up {} messages and {} photos into {}",
+                summary.messages,
+                summary.attachments,
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { path, config } => {
+            let settings = settings_for(config.as_deref(), &flags)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let summary = runtime.block_on(frontdesk::backup::restore(&settings, &path))?;
+            println!(
+                "restored {} messages and {} photos from {}",
+                summary.messages,
+                summary.attachments,
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token { action } => {
             let runtime = tokio::runtime::Runtime::new()?;
             match action {

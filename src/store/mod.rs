@@ -11,6 +11,7 @@
 
 mod accounts;
 mod attachments;
+mod backup;
 mod conversations;
 pub mod events;
 mod forms;

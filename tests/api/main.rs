@@ -5,6 +5,7 @@ mod helpers;
 
 mod alerts;
 mod ask;
+mod backup;
 mod check;
 mod crash;
 mod decoder;
