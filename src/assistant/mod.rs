@@ -338,6 +338,32 @@ impl Assistant {
                 unanswered_part = Some(sentence.as_str());
             }
         }
+        // "Is the carrot cake nut free?": the item's own allergens, then the
+        // kitchen's allergen policy when retrieval found one for the message.
+        if answer_entries.len() == 1
+            && knowledge.entries[answer_entries[0]].kind == EntryKind::MenuItem
+            && asks_about_allergens(expanded)
+        {
+            let policy = hits.iter().map(|h| h.entry).find(|&e| {
+                let entry = &knowledge.entries[e];
+                entry.kind != EntryKind::MenuItem && about_allergens(entry)
+            });
+            answer_entries.extend(policy);
+        } else if answer_entries.len() == 1
+            && about_allergens(&knowledge.entries[answer_entries[0]])
+            && asks_about_allergens(expanded)
+        {
+            // The policy came first, but the message names a menu item: its
+            // allergens lead ("is the carrot cake nut free?").
+            let named = hits.iter().map(|h| h.entry).find(|&e| {
+                let entry = &knowledge.entries[e];
+                entry.kind == EntryKind::MenuItem
+                    && entry.phrasings.iter().any(|p| names(expanded, p))
+            });
+            if let Some(item) = named {
+                answer_entries.insert(0, item);
+            }
+        }
         let retrieve_ms = started.elapsed().as_secs_f64() * 1000.0 + extra_ms;
 
         let top = hits.first();
@@ -606,6 +632,59 @@ impl Assistant {
     }
 }
 
+/// Whether a message asks about allergens or an ingredient people avoid.
+fn asks_about_allergens(message: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "allergy",
+        "allergies",
+        "allergic",
+        "allergen",
+        "allergens",
+        "nut",
+        "nuts",
+        "peanut",
+        "peanuts",
+        "gluten",
+        "dairy",
+        "lactose",
+        "egg",
+        "eggs",
+        "soy",
+        "sesame",
+        "celiac",
+        "coeliac",
+        "shellfish",
+    ];
+    crate::text::words(message)
+        .iter()
+        .any(|w| WORDS.contains(&w.as_str()))
+}
+
+/// Whether `message` names `title`: every word of three letters or more in
+/// the title appears in the message (stems compared).
+fn names(message: &str, title: &str) -> bool {
+    let said: Vec<String> = crate::text::words(message)
+        .iter()
+        .map(|w| crate::text::stem(w))
+        .collect();
+    let wanted: Vec<String> = crate::text::words(title)
+        .iter()
+        .filter(|w| w.chars().count() >= 3)
+        .map(|w| crate::text::stem(w))
+        .collect();
+    !wanted.is_empty() && wanted.iter().all(|w| said.contains(w))
+}
+
+/// An entry about allergens: its title (or document title) says so, or names one.
+fn about_allergens(entry: &crate::knowledge::Entry) -> bool {
+    entry.title.to_lowercase().contains("allerg")
+        || asks_about_allergens(&entry.title)
+        || entry
+            .context
+            .as_deref()
+            .is_some_and(|c| c.to_lowercase().contains("allerg"))
+}
+
 /// Whether a sentence of a message asks for something (a question mark or a
 /// question word first), as opposed to context like "it's for my son's party".
 fn asks_something(sentence: &str) -> bool {
@@ -749,5 +828,12 @@ mod tests {
         assert!(asks_something("What's the price of the 8 inch one"));
         assert!(!asks_something("It's for my son's 7th birthday."));
         assert!(!asks_something("thanks so much"));
+    }
+
+    #[test]
+    fn allergen_questions_are_told_apart() {
+        assert!(asks_about_allergens("is the carrot cake nut free?"));
+        assert!(asks_about_allergens("any gluten in the brownies"));
+        assert!(!asks_about_allergens("how much is the carrot cake"));
     }
 }

@@ -267,6 +267,14 @@ fn menu_questions_are_answered_from_the_menu_and_unknown_products_go_to_a_person
             .starts_with("menu.toml#"),
         "{cupcakes}"
     );
+    // An allergen question about one item: its allergens, then the kitchen's policy.
+    let nuts = ask("is the carrot cake nut free?");
+    assert_eq!(nuts["sources"][0], "menu.toml#carrot-cake", "{nuts}");
+    let reply = nuts["reply"].as_str().unwrap();
+    assert!(
+        reply.contains("tree nuts (walnuts)") && reply.contains("not nut-free"),
+        "{reply}"
+    );
     for message in ["do you sell ice cream", "do u sell dog treats"] {
         let out = ask(message);
         assert_eq!(out["action"], "escalate", "{message}: {out}");
