@@ -263,6 +263,15 @@ const SENSITIVE_PHRASES: &[&str] = &[
     "privacy",
     "personal data",
     "delete my data",
+    "delete my phone",
+    "delete my number",
+    "delete my information",
+    "delete my details",
+    "delete my messages",
+    "delete all my",
+    "erase my",
+    "remove my number",
+    "remove my details",
     "my data",
     "gdpr",
     "harass",
@@ -327,6 +336,37 @@ const GENERAL_QUESTION_LEADS: &[&str] = &[
     "when", "what", "how", "where", "which", "should", "can", "could", "do", "does", "is", "are",
     "will", "would", "if",
 ];
+
+/// A first-person sentence with a verb in the past ("I slipped on the wet
+/// floor", "we were"), as opposed to a setting ("I work at the hospital").
+fn tells_what_happened(padded_sentence: &str) -> bool {
+    const FIRST_PERSON: &[&str] = &["i", "we", "my", "our", "me", "us"];
+    const IRREGULAR_PAST: &[&str] = &[
+        "fell",
+        "broke",
+        "bit",
+        "cut",
+        "hit",
+        "ate",
+        "came",
+        "went",
+        "took",
+        "got",
+        "had",
+        "was",
+        "were",
+        "felt",
+        "threw",
+        "swallowed",
+    ];
+    let words: Vec<&str> = padded_sentence.split_whitespace().collect();
+    let first_person = words.iter().any(|w| FIRST_PERSON.contains(w));
+    let past = words.iter().any(|w| {
+        IRREGULAR_PAST.contains(w)
+            || (w.len() >= 5 && w.ends_with("ed") && !matches!(*w, "need" | "feed" | "speed"))
+    });
+    first_person && past
+}
 
 /// Attempts to steer the assistant instead of asking the business something.
 /// The reply is never model text in these cases: the message goes to a person.
@@ -576,9 +616,18 @@ impl EscalationRules {
     pub fn check(&self, message: &str) -> Option<RuleMatch> {
         let text = padded(message);
         let hit = |reason, trigger: String| Some(RuleMatch { reason, trigger });
+        let lowered = message.to_lowercase();
         let fixed = |list: &[&str]| {
             list.iter()
-                .find(|p| text.contains(&format!(" {} ", padded(p).trim())))
+                .find(|p| {
+                    // "[system]" and "system:" are markup: matched as written, so
+                    // "delete me from your system" is not one of them.
+                    if p.contains(['[', ':']) {
+                        lowered.contains(**p)
+                    } else {
+                        text.contains(&format!(" {} ", padded(p).trim()))
+                    }
+                })
                 .map(|p| p.to_string())
         };
         if let Some(trigger) = fixed(OTHERS_DATA_PHRASES) {
@@ -597,7 +646,8 @@ impl EscalationRules {
             };
             let event = EVENT_MARKERS
                 .iter()
-                .any(|m| sentence.contains(&format!(" {m} ")));
+                .any(|m| sentence.contains(&format!(" {m} ")))
+                || tells_what_happened(&sentence);
             let general_question = GENERAL_QUESTION_LEADS
                 .iter()
                 .any(|q| sentence.starts_with(&format!(" {q} ")));
@@ -753,6 +803,14 @@ mod tests {
         assert_eq!(
             reason("I work shifts at the hospital, are you open late?"),
             None
+        );
+        assert_eq!(
+            reason("I slipped on the wet floor in your shop and injured my wrist"),
+            Some(Reason::Sensitive)
+        );
+        assert_eq!(
+            reason("please delete my phone number from your system"),
+            Some(Reason::Sensitive)
         );
         assert_eq!(
             reason("when should i go to the ER instead of coming to you"),
