@@ -44,14 +44,21 @@ impl Assistant {
         }
         let started = std::time::Instant::now();
         let expanded = crate::text::expand_shorthand(message);
-        let vectors = self.embedder().embed(&[expanded.as_str()])?;
+        // The decision already embedded the whole message: reuse its vector.
+        let (vectors, answer_score) = match outcome.message_match.take() {
+            Some((vector, best)) => (vec![vector], best),
+            None => {
+                let vectors = self.embedder().embed(&[expanded.as_str()])?;
+                // How close the best knowledge entry is, on the same cosine scale.
+                let best = self
+                    .index
+                    .search(&expanded, &vectors, 1)
+                    .first()
+                    .map_or(0.0, |hit| hit.dense);
+                (vectors, best)
+            }
+        };
         let phrasing_match = self.index.best_form(&vectors);
-        // How close the best knowledge entry is, on the same cosine scale.
-        let answer_score = self
-            .index
-            .search(&expanded, &vectors, 1)
-            .first()
-            .map_or(0.0, |hit| hit.dense);
         let decision = &outcome.decision;
         let rule = match decision.action {
             Action::Escalate => decision.reason.filter(|r| {

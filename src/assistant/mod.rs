@@ -53,6 +53,9 @@ pub struct Outcome {
     /// The form in progress after this message, or the one it completed
     /// (FORMATS.md §7); `None` outside forms.
     pub form: Option<forms::FormView>,
+    /// The whole message's unit vector and the best entry's similarity to it,
+    /// so the form step reuses them instead of embedding the message again.
+    pub message_match: Option<(Vec<f32>, f32)>,
 }
 
 impl Outcome {
@@ -628,6 +631,14 @@ impl Assistant {
             ],
             reply_detail,
             form: None,
+            message_match: vectors.first().map(|vector| {
+                let best = self
+                    .index
+                    .search(expanded, std::slice::from_ref(vector), 1)
+                    .first()
+                    .map_or(0.0, |hit| hit.dense);
+                (vector.clone(), best)
+            }),
         }
     }
 }
