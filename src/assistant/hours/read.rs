@@ -59,6 +59,20 @@ fn topic(words: &[String]) -> Option<(Asks, bool)> {
         matches!(p[0].as_str(), "till" | "until" | "til")
             && matches!(p[1].as_str(), "when" | "what")
     });
+    // A weekday on its own ("sunday?", "this saturday?") sent to a business
+    // asks whether it is open then. "tomorrow?" alone is left to retrieval: it
+    // as often means "can I come tomorrow?".
+    let bare_day = (1..=2).contains(&words.len())
+        && words.iter().all(|w| {
+            matches!(w.as_str(), "this" | "next" | "on")
+                || weekday_named(std::slice::from_ref(w)).is_some()
+        })
+        && words
+            .iter()
+            .any(|w| weekday_named(std::slice::from_ref(w)).is_some());
+    if bare_day {
+        return Some((Asks::IsOpen, false));
+    }
     if !(open_word || close_word || hours_word || how_late || how_early || till_when) {
         return None;
     }

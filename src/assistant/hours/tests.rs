@@ -369,3 +369,17 @@ fn every_day_closed_never_loops_and_says_so() {
         vec!["No — we're closed right now.".to_string()]
     );
 }
+
+#[test]
+fn a_weekday_alone_asks_whether_the_shop_is_open_then() {
+    let schedule = bakery();
+    for message in ["sunday?", "this saturday?", "Mondays?"] {
+        assert!(
+            read(message, tuesday(12, 0), &schedule).is_some(),
+            "{message}"
+        );
+    }
+    for message in ["tomorrow?", "saturday morning delivery?", "thanks"] {
+        assert_eq!(read(message, tuesday(12, 0), &schedule), None, "{message}");
+    }
+}
