@@ -16,6 +16,7 @@ pub mod hours;
 pub mod policy;
 pub mod reply;
 pub mod rules;
+mod wording;
 
 use crate::domain::{Action, Channel, Decision, Reason, SourceId, Speaker, Turn};
 use crate::index::{Hit, Index};
@@ -28,6 +29,7 @@ use policy::{AnswerPolicy, ReplySource};
 use rules::EscalationRules;
 use std::sync::Arc;
 use std::time::Instant;
+use wording::{about_allergens, asks_about_allergens, asks_something, names};
 
 /// Milliseconds spent per stage, as FORMATS.md §4 reports them.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -643,80 +645,6 @@ impl Assistant {
     }
 }
 
-/// Whether a message asks about allergens or an ingredient people avoid.
-fn asks_about_allergens(message: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "allergy",
-        "allergies",
-        "allergic",
-        "allergen",
-        "allergens",
-        "nut",
-        "nuts",
-        "peanut",
-        "peanuts",
-        "gluten",
-        "dairy",
-        "lactose",
-        "egg",
-        "eggs",
-        "soy",
-        "sesame",
-        "celiac",
-        "coeliac",
-        "shellfish",
-    ];
-    crate::text::words(message)
-        .iter()
-        .any(|w| WORDS.contains(&w.as_str()))
-}
-
-/// Whether `message` names `title`: every word of three letters or more in
-/// the title appears in the message (stems compared).
-fn names(message: &str, title: &str) -> bool {
-    let said: Vec<String> = crate::text::words(message)
-        .iter()
-        .map(|w| crate::text::stem(w))
-        .collect();
-    let wanted: Vec<String> = crate::text::words(title)
-        .iter()
-        .filter(|w| w.chars().count() >= 3)
-        .map(|w| crate::text::stem(w))
-        .collect();
-    !wanted.is_empty() && wanted.iter().all(|w| said.contains(w))
-}
-
-/// An entry about allergens: its title (or document title) says so, or names one.
-fn about_allergens(entry: &crate::knowledge::Entry) -> bool {
-    entry.title.to_lowercase().contains("allerg")
-        || asks_about_allergens(&entry.title)
-        || entry
-            .context
-            .as_deref()
-            .is_some_and(|c| c.to_lowercase().contains("allerg"))
-}
-
-/// Whether a sentence of a message asks for something (a question mark or a
-/// question word first), as opposed to context like "it's for my son's party".
-fn asks_something(sentence: &str) -> bool {
-    const QUESTION_WORDS: &[&str] = &[
-        "what", "whats", "what's", "when", "where", "which", "who", "why", "how", "do", "does",
-        "did", "can", "could", "is", "are", "will", "would", "should", "any", "have", "has",
-    ];
-    // Joining words before the question: "and can you…", "also, do you…".
-    const LEAD_INS: &[&str] = &["and", "also", "plus", "but", "so", "oh", "ok", "okay"];
-    let sentence = sentence.trim();
-    sentence.ends_with('?')
-        || sentence
-            .split_whitespace()
-            .map(|w| {
-                w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
-                    .to_lowercase()
-            })
-            .find(|w| !LEAD_INS.contains(&w.as_str()))
-            .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()))
-}
-
 impl Assistant {
     /// The computed hours answer when the message asks about being open at a
     /// time, keeping only sentences whose facts the cited entries state (the
@@ -825,26 +753,4 @@ struct Prepared {
     variants: Vec<String>,
     sentences: Vec<String>,
     follow_up: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn question_sentences_are_told_from_context() {
-        assert!(asks_something("and can you fix bike brakes"));
-        assert!(asks_something("Also, do you sell gift cards"));
-        assert!(asks_something("delivery to brooklyn?"));
-        assert!(asks_something("What's the price of the 8 inch one"));
-        assert!(!asks_something("It's for my son's 7th birthday."));
-        assert!(!asks_something("thanks so much"));
-    }
-
-    #[test]
-    fn allergen_questions_are_told_apart() {
-        assert!(asks_about_allergens("is the carrot cake nut free?"));
-        assert!(asks_about_allergens("any gluten in the brownies"));
-        assert!(!asks_about_allergens("how much is the carrot cake"));
-    }
 }
