@@ -8,7 +8,7 @@
 //! Only words the owner wrote are matched (categories, tags, item names and
 //! `also_asked`, and the text of every entry); nothing here is about one shop.
 
-use crate::knowledge::menu::{format_price, MenuItem};
+use crate::knowledge::menu::MenuItem;
 use crate::knowledge::{EntryKind, KnowledgeBase};
 use crate::text::{stem, within_one_edit};
 
@@ -285,7 +285,7 @@ impl Catalog {
         let mut entries = Vec::new();
         for &index in items.iter().take(MOST_LISTED) {
             let item = &self.menu[index];
-            lines.push(format!("- {}", price_line(item, &self.currency)));
+            lines.push(format!("- {}", item.price_line(&self.currency)));
             if let Some((entry, _)) = self.items.get(index) {
                 entries.push(*entry);
             }
@@ -301,24 +301,6 @@ impl Catalog {
             entries,
         }
     }
-}
-
-/// "Country Sourdough: $9.00 (loaf)": the item's name, prices and unit as
-/// menu.toml states them (the same words its entry's answer starts with).
-fn price_line(item: &MenuItem, currency: &str) -> String {
-    let prices: Vec<String> = item
-        .prices
-        .iter()
-        .map(|p| match &p.label {
-            Some(label) => format!("{label} {}", format_price(currency, p.amount)),
-            None => format_price(currency, p.amount),
-        })
-        .collect();
-    let mut line = format!("{}: {}", item.name, prices.join(", "));
-    if let Some(unit) = &item.unit {
-        line.push_str(&format!(" ({unit})"));
-    }
-    line
 }
 
 /// Words that name no product in particular ("vegan *options*").

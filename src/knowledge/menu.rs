@@ -57,11 +57,9 @@ pub fn format_price(currency: &str, amount: f64) -> String {
 }
 
 impl MenuItem {
-    /// The text a customer is sent for this item (also what is indexed).
-    /// "Allergens: none listed." is said only on a menu that lists allergens
-    /// somewhere (`menu_lists_allergens`); a dentist's treatments have none.
-    pub fn describe(&self, currency: &str, menu_lists_allergens: bool) -> String {
-        let mut text = self.name.clone();
+    /// "Country Sourdough: $9.00 (loaf)": the name, prices and unit as menu.toml
+    /// states them; `describe` starts with it and menu listings are made of it.
+    pub fn price_line(&self, currency: &str) -> String {
         let prices: Vec<String> = self
             .prices
             .iter()
@@ -70,11 +68,18 @@ impl MenuItem {
                 None => format_price(currency, p.amount),
             })
             .collect();
-        text.push_str(": ");
-        text.push_str(&prices.join(", "));
+        let mut line = format!("{}: {}", self.name, prices.join(", "));
         if let Some(unit) = &self.unit {
-            text.push_str(&format!(" ({unit})"));
+            line.push_str(&format!(" ({unit})"));
         }
+        line
+    }
+
+    /// The text a customer is sent for this item (also what is indexed).
+    /// "Allergens: none listed." is said only on a menu that lists allergens
+    /// somewhere (`menu_lists_allergens`); a dentist's treatments have none.
+    pub fn describe(&self, currency: &str, menu_lists_allergens: bool) -> String {
+        let mut text = self.price_line(currency);
         text.push('.');
         if let Some(description) = &self.description {
             text.push(' ');
