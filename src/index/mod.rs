@@ -6,12 +6,14 @@
 //! can be shared between threads.
 
 pub mod cache;
+pub mod head;
 pub mod lexical;
 
 use crate::inference::embedder::{Embedder, DIMENSIONS};
 use crate::inference::ModelError;
 use crate::knowledge::{Entry, EntryKind, KnowledgeBase};
 use cache::{hash_text, EmbeddingCache};
+use head::ClassifierHead;
 use lexical::LexicalIndex;
 use std::sync::Arc;
 
@@ -43,6 +45,10 @@ const CENTROID_WEIGHT: f32 = 0.2;
 /// The mean counts at most this far below the entry's best vector, so one
 /// off-topic phrasing in an entry does not bury it.
 const CENTROID_FLOOR: f32 = 0.2;
+/// Weight of the classifier head's probability in the ranking score, chosen
+/// across the three sample businesses (eval/README.md): it reorders close
+/// candidates and cannot lift a poor match past a good one.
+const HEAD_WEIGHT: f32 = 0.2;
 /// How many candidates each retriever hands to fusion.
 const CANDIDATES: usize = 50;
 
@@ -88,6 +94,9 @@ pub struct Index {
     /// Per entry: the normalised mean of its phrasing vectors (a nearest-mean
     /// classifier over the owner's ways of asking), when it has two or more.
     centroids: Vec<Option<Vec<f32>>>,
+    /// Logistic regression over the vectors (entry per vector), a ranking
+    /// signal; `None` for a knowledge base too large to train one quickly.
+    head: Option<ClassifierHead>,
     /// forms.toml phrasings (not retrievable entries): (form index, unit vector).
     form_vectors: Vec<(usize, Vec<f32>)>,
     pub stats: BuildStats,
@@ -255,7 +264,15 @@ impl Index {
             }
         }
         let centroids = centroids_of(knowledge.entries.len(), &vectors, &owners);
+        let labels: Vec<usize> = owners.iter().map(|(entry, _)| *entry).collect();
+        let head = ClassifierHead::train_cached(
+            &vectors,
+            &labels,
+            knowledge.entries.len(),
+            cache.dir().as_deref(),
+        );
         Ok(Index {
+            head,
             centroids,
             knowledge,
             lexical,
@@ -402,11 +419,20 @@ impl Index {
                 None => dense[e],
             }
         };
+        // The head's probability of each entry, best over the query's variants.
+        let mut learned = vec![0.0f32; entry_count];
+        if let Some(head) = &self.head {
+            for query in query_vectors {
+                for (best, p) in learned.iter_mut().zip(head.probabilities(query)) {
+                    *best = best.max(p);
+                }
+            }
+        }
         let mut hits: Vec<Hit> = (0..entry_count)
             .filter(|&e| dense[e].is_finite())
             .map(|e| Hit {
                 entry: e,
-                score: ranked(e) + LEXICAL_WEIGHT * lexical[e],
+                score: ranked(e) + LEXICAL_WEIGHT * lexical[e] + HEAD_WEIGHT * learned[e],
                 dense: dense[e],
                 lexical: lexical[e],
             })
