@@ -131,6 +131,26 @@ pub(super) const COMPLAINT_STRONG: &[&str] = &[
     "very late",
     "so late",
     "second time",
+    "not impressed",
+    "fix this",
+    "sort this out",
+    "sort it out",
+    "without asking",
+    "without asking me",
+    "nobody answered",
+    "no one answered",
+    "nobody called",
+    "no one called",
+    "never called back",
+    "never got back",
+    "kept waiting",
+    "kept me waiting",
+    "worse than before",
+    "what a joke",
+    "this is a joke",
+    "charged me twice",
+    "charged me again",
+    "charged me more",
 ];
 /// Words that say something went wrong with the customer's own order; only a
 /// complaint when the customer is not asking "what if ...".
@@ -275,6 +295,31 @@ pub(super) const SENSITIVE_PHRASES: &[&str] = &[
     "poisoned",
     "food safety",
     "rushed to",
+    "caught fire",
+    "on fire",
+    "burst into flames",
+    "exploded",
+    "got hurt",
+    "hurt himself",
+    "hurt herself",
+    "hurt myself",
+    "son fell",
+    "daughter fell",
+    "kid fell",
+    "i fell",
+    "he fell",
+    "she fell",
+    "swelled up",
+    "hard to swallow",
+    "trouble swallowing",
+    "difficulty swallowing",
+    "trouble breathing",
+    "difficulty breathing",
+    "hard to breathe",
+    "high fever",
+    "fever of",
+    "medical records",
+    "my records",
 ];
 
 /// Words that are sensitive only when they tell of something that happened
@@ -410,6 +455,11 @@ pub(super) const OTHERS_DATA_PHRASES: &[&str] = &[
     "what did he ask",
     "all orders",
     "names and phone",
+    "ex wife's",
+    "ex-wife's",
+    "ex husband's",
+    "ex-husband's",
+    "my ex's",
 ];
 
 pub(super) const HIGH_VALUE_TERMS: &[&str] = &[
@@ -444,6 +494,14 @@ pub(super) const HIGH_VALUE_TERMS: &[&str] = &[
     "bespoke",
     "made to order",
     "design",
+    "fleet of",
+    "budget isn't an issue",
+    "budget isnt an issue",
+    "budget is not an issue",
+    "budget is no issue",
+    "money is no object",
+    "money's no object",
+    "cost is no object",
 ];
 pub(super) const ORDER_INTENT: &[&str] = &[
     "i want",
@@ -499,4 +557,58 @@ pub(super) const ORDER_INTENT: &[&str] = &[
     "get a quote",
     "like a quote",
     "want a quote",
+    "can you do us",
+    "could you do us",
+    "we're a group",
+    "we are a group",
+    "a group of",
+    "want to start",
+    "planning to buy",
+];
+
+/// Asking for something in a number ("the district needs 20"): an order size
+/// only with a count, never with a custom-order word ("my kid needs a guard, u
+/// make custom ones?").
+pub(super) const COUNT_INTENT: &[&str] = &["needs", "will need", "would need"];
+/// Handing over a recipe is the business's secret, not a question it answers.
+pub(super) const RECIPE_WORDS: &[&str] = &["recipe", "recipes"];
+pub(super) const RECIPE_ASKS: &[&str] = &["give", "share", "send", "tell", "teach", "post", "have"];
+
+/// Verbs of a conversation that, said "directly" or "personally", ask for a person.
+pub(super) const CONVERSATION_VERBS: &[&str] = &["talk", "speak", "discuss", "chat", "meet"];
+pub(super) const IN_PERSON: &[&str] = &[
+    "directly",
+    "personally",
+    "in person",
+    "face to face",
+    "one on one",
+];
+/// How long a wait was, after "waited" ("waited 50 minutes", "waited over an hour").
+pub(super) const WAIT_UNITS: &[&str] = &[
+    "minute", "minutes", "mins", "hour", "hours", "hrs", "day", "days", "week", "weeks", "month",
+    "months", "ages", "forever",
+];
+/// Angry faces: a complaint whatever the words.
+pub(super) const ANGRY_EMOJI: &[char] = &['\u{1F621}', '\u{1F620}', '\u{1F92C}', '\u{1F624}'];
+
+/// Requests for work that is not the business's to do: a recipe, a poem, a
+/// translation, a job. The owner's knowledge can still answer them (a phrasing
+/// with the same words overrides the rule, as for every rule).
+pub(super) const OFF_TOPIC_REQUESTS: &[&str] = &[
+    "write me a",
+    "write a poem",
+    "a poem",
+    "a song about",
+    "an essay",
+    "my homework",
+    "translate",
+    "are you hiring",
+    "you hiring",
+    "job opening",
+    "job openings",
+    "apply for a job",
+    "looking for a job",
+    "looking for work",
+    "my resume",
+    "my cv",
 ];

@@ -42,6 +42,70 @@ fn tells_what_happened(padded_sentence: &str) -> bool {
     first_person && past
 }
 
+/// "waited 50 minutes", "been waiting over a week": a wait the customer counts.
+fn waited_long(padded_text: &str) -> Option<String> {
+    let words: Vec<&str> = padded_text.split_whitespace().collect();
+    words.iter().enumerate().find_map(|(at, word)| {
+        if !matches!(*word, "waited" | "waiting") {
+            return None;
+        }
+        // "waiting for 2 weeks" counts; "waiting list" or "how long is the wait" do not.
+        let unit = words[at + 1..(at + 5).min(words.len())]
+            .iter()
+            .find(|w| WAIT_UNITS.contains(w))?;
+        let counted = words[at + 1..]
+            .iter()
+            .take_while(|w| *w != unit)
+            .any(|w| {
+                w.chars().all(|c| c.is_ascii_digit())
+                    || matches!(*w, "an" | "a" | "over" | "two" | "three" | "several" | "many")
+            })
+            || matches!(*unit, "ages" | "forever");
+        let asking = words[..at]
+            .iter()
+            .any(|w| matches!(*w, "if" | "how" | "should" | "will" | "would"));
+        (counted && !asking).then(|| format!("{word} {unit}"))
+    })
+}
+
+/// "you charged me $80 more than the estimate", "billed me ... but I cancelled".
+fn disputed_charge(message: &str) -> Option<String> {
+    crate::text::sentences(message).into_iter().find_map(|sentence| {
+        let sentence = padded(sentence);
+        let charged = [" charged me ", " billed me ", " charged us ", " billed us "]
+            .iter()
+            .find(|c| sentence.contains(**c))?;
+        let disputed = [" but ", " without ", " more than ", " even though ", " although "]
+            .iter()
+            .any(|d| sentence.contains(d));
+        (disputed && !sentence.starts_with(" if ")).then(|| charged.trim().to_string())
+    })
+}
+
+/// "can u give me ur red velvet recipe" (not "if you left nuts out of the recipe").
+fn asks_for_recipe(message: &str) -> Option<String> {
+    crate::text::sentences(message).into_iter().find_map(|sentence| {
+        let sentence = padded(sentence);
+        let word = RECIPE_WORDS
+            .iter()
+            .find(|w| sentence.contains(&format!(" {w} ")))?;
+        RECIPE_ASKS
+            .iter()
+            .any(|a| sentence.contains(&format!(" {a} ")))
+            .then(|| word.to_string())
+    })
+}
+
+/// "the mechanic who worked on my bike": a particular person the customer
+/// wants, named by what they did.
+fn the_one_who(padded_sentence: &str) -> Option<String> {
+    let words: Vec<&str> = padded_sentence.split_whitespace().collect();
+    words.windows(4).find_map(|w| {
+        (matches!(w[0], "with" | "to") && w[1] == "the" && w[3] == "who")
+            .then(|| format!("the {} who", w[2]))
+    })
+}
+
 /// The built-in lists joined with the owner's additions, lower-cased once.
 pub struct EscalationRules {
     human: Vec<String>,
@@ -162,7 +226,16 @@ impl EscalationRules {
         if let Some(trigger) = fixed(MANIPULATION_PHRASES) {
             return hit(Reason::OutOfScope, trigger);
         }
+        if let Some(trigger) = fixed(OFF_TOPIC_REQUESTS).or_else(|| asks_for_recipe(message)) {
+            return hit(Reason::OutOfScope, trigger);
+        }
         if let Some(trigger) = find(&text, &self.complaint) {
+            return hit(Reason::Complaint, trigger);
+        }
+        if let Some(emoji) = message.chars().find(|c| ANGRY_EMOJI.contains(c)) {
+            return hit(Reason::Complaint, emoji.to_string());
+        }
+        if let Some(trigger) = waited_long(&text).or_else(|| disputed_charge(message)) {
             return hit(Reason::Complaint, trigger);
         }
         for sentence in crate::text::sentences(message) {
@@ -220,6 +293,28 @@ impl EscalationRules {
                 }
             }
         }
+        // "I'd like to speak with the mechanic directly", "discuss it with the
+        // dentist personally", "speak with the mechanic who worked on my bike".
+        for sentence in crate::text::sentences(message) {
+            let sentence = padded(sentence);
+            let Some(verb) = CONVERSATION_VERBS
+                .iter()
+                .find(|v| sentence.contains(&format!(" {v} ")))
+            else {
+                continue;
+            };
+            let manner = IN_PERSON
+                .iter()
+                .find(|m| sentence.contains(&format!(" {m} ")))
+                .map(|m| m.to_string())
+                .or_else(|| the_one_who(&sentence));
+            let asks = !GENERAL_QUESTION_LEADS
+                .iter()
+                .any(|q| sentence.starts_with(&format!(" {q} ")) && !matches!(*q, "can" | "could"));
+            if let (Some(manner), true) = (manner, asks) {
+                return hit(Reason::HumanRequested, format!("{verb} {manner}"));
+            }
+        }
         // "do I need to order ahead?" asks about ordering; it does not place an order.
         let asks_about = [
             " do i need ",
@@ -242,7 +337,10 @@ impl EscalationRules {
                 }
             }
         } else if let Some(count) = crate::text::largest_item_count(message) {
-            if count >= self.large_order_quantity && text.contains(" order") {
+            let counted_need = COUNT_INTENT
+                .iter()
+                .any(|c| text.contains(&format!(" {c} ")));
+            if count >= self.large_order_quantity && (text.contains(" order") || counted_need) {
                 return hit(Reason::HighValue, format!("order of {count}"));
             }
         }
@@ -337,6 +435,56 @@ mod tests {
             Some(Reason::Sensitive)
         );
         assert_eq!(reason("what's on your menu today?"), None);
+    }
+
+    #[test]
+    fn complaints_without_a_complaint_word() {
+        assert_eq!(
+            reason("my filling from last week already fell out. not impressed"),
+            Some(Reason::Complaint)
+        );
+        assert_eq!(
+            reason("waited 50 minutes past my appointment time yesterday"),
+            Some(Reason::Complaint)
+        );
+        assert_eq!(
+            reason("you charged me $80 more than the estimate"),
+            Some(Reason::Complaint)
+        );
+        assert_eq!(reason("where is it \u{1F621}"), Some(Reason::Complaint));
+        assert_eq!(reason("how long is the waiting list?"), None);
+        assert_eq!(reason("if i have waited 2 weeks can i get a refund"), None);
+        assert_eq!(reason("do you charge for a consultation"), None);
+    }
+
+    #[test]
+    fn a_particular_person_or_a_talk_in_person() {
+        assert_eq!(
+            reason("need to speak w the billing coordinator directly"),
+            Some(Reason::HumanRequested)
+        );
+        assert_eq!(
+            reason("I'd like to speak with the mechanic who worked on my bike last week"),
+            Some(Reason::HumanRequested)
+        );
+        assert_eq!(reason("how do i talk to you about an order"), None);
+    }
+
+    #[test]
+    fn work_that_is_not_the_business_s() {
+        assert_eq!(
+            reason("can u give me ur red velvet recipe"),
+            Some(Reason::OutOfScope)
+        );
+        assert_eq!(reason("write me a poem about cupcakes"), Some(Reason::OutOfScope));
+        assert_eq!(
+            reason("If you left nuts out of the recipe, could it be safe?"),
+            None
+        );
+        assert_eq!(
+            reason("Are you hiring mechanics? I have 5 years of experience"),
+            Some(Reason::OutOfScope)
+        );
     }
 
     #[test]
