@@ -336,6 +336,14 @@ const GENERIC: &[&str] = &[
     "price",
     "prices",
     "cost",
+    "way",
+    "ways",
+    "day",
+    "days",
+    "time",
+    "times",
+    "place",
+    "chance",
 ];
 
 /// Words for goods in general ("vegan *treats*"): dropped when a category or
@@ -349,7 +357,8 @@ const FILLERS: &[&str] = &[
     "more", "other", "other's", "like", "dozen", "dozens", "half", "couple", "few", "several",
     "extra", "actual", "fresh", "good", "nice", "all", "many", "much", "lots", "lot", "still",
     "ever", "also", "even", "really", "maybe", "perhaps", "please", "pls", "plz", "whole", "my",
-    "our", "his", "her", "their", "on", "with",
+    "our", "his", "her", "their", "on", "with", "free", "cheap", "cheaper", "cheapest",
+    "affordable", "discounted", "quick", "fast", "decent", "proper", "best", "great",
 ];
 
 /// Words that end the product's name.
