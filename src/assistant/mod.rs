@@ -190,16 +190,22 @@ impl Assistant {
     fn prepare(&self, message: &str, history: &[Turn], now: Timestamp) -> Prepared {
         let expanded = crate::text::expand_shorthand(message);
         let mut variants = vec![expanded.clone()];
-        let sentences: Vec<String> = crate::text::sentences(&expanded)
+        // Each substantial sentence with its byte range in the expanded text
+        // (its vector is pooled from the whole message's pass).
+        let found: Vec<(String, std::ops::Range<usize>)> = crate::text::sentences(&expanded)
             .into_iter()
             .filter(|s| content_words(s) >= 2)
-            .map(String::from)
+            .map(|s| {
+                let start = s.as_ptr() as usize - expanded.as_ptr() as usize;
+                (s.to_string(), start..start + s.len())
+            })
             .collect();
-        let sentences = if sentences.len() >= 2 {
-            sentences
-        } else {
-            Vec::new()
-        };
+        let (sentences, sentence_spans): (Vec<String>, Vec<std::ops::Range<usize>>) =
+            if found.len() >= 2 {
+                found.into_iter().unzip()
+            } else {
+                (Vec::new(), Vec::new())
+            };
         variants.extend(sentences.iter().cloned());
         let previous = history
             .iter()
@@ -219,8 +225,37 @@ impl Assistant {
             expanded,
             variants,
             sentences,
+            sentence_spans,
             follow_up,
         }
+    }
+
+    /// The vectors of each message's variants, in `variants` order. A message
+    /// of several sentences is embedded once, its sentences pooled from that
+    /// pass; the others embed their variants (the message, a follow-up) in
+    /// one batch.
+    fn embed_prepared(&self, prepared: &[Prepared]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+        let (long, short): (Vec<usize>, Vec<usize>) =
+            (0..prepared.len()).partition(|&i| !prepared[i].sentences.is_empty());
+        let mut out: Vec<Vec<Vec<f32>>> = vec![Vec::new(); prepared.len()];
+        let items: Vec<(&str, Vec<std::ops::Range<usize>>)> = long
+            .iter()
+            .map(|&i| (prepared[i].expanded.as_str(), prepared[i].sentence_spans.clone()))
+            .collect();
+        for (&i, (whole, parts)) in long.iter().zip(self.embedder.embed_with_parts(&items)?) {
+            let mut vectors = vec![whole];
+            vectors.extend(parts);
+            out[i] = vectors;
+        }
+        let texts: Vec<&str> = short
+            .iter()
+            .flat_map(|&i| prepared[i].variants.iter().map(String::as_str))
+            .collect();
+        let mut vectors = self.embedder.embed(&texts)?.into_iter();
+        for &i in &short {
+            out[i] = vectors.by_ref().take(prepared[i].variants.len()).collect();
+        }
+        Ok(out)
     }
 
     /// Decides and writes the reply for one message sent now.
@@ -244,8 +279,10 @@ impl Assistant {
     ) -> Result<Outcome, ModelError> {
         let started = Instant::now();
         let prepared = self.prepare(message, history, now);
-        let refs: Vec<&str> = prepared.variants.iter().map(String::as_str).collect();
-        let vectors = self.embedder.embed(&refs)?;
+        let vectors = self
+            .embed_prepared(std::slice::from_ref(&prepared))?
+            .pop()
+            .unwrap_or_default();
         Ok(self.decide(channel, &prepared, &vectors, started, 0.0))
     }
 
@@ -274,17 +311,12 @@ impl Assistant {
             .iter()
             .map(|(m, _, h, now)| self.prepare(m, h, *now))
             .collect();
-        let all: Vec<&str> = prepared
-            .iter()
-            .flat_map(|p| p.variants.iter().map(String::as_str))
-            .collect();
-        let mut vectors = self.embedder.embed(&all)?.into_iter();
+        let vectors = self.embed_prepared(&prepared)?;
         let share_ms =
             embed_started.elapsed().as_secs_f64() * 1000.0 / messages.len().max(1) as f64;
         let mut outcomes = Vec::with_capacity(messages.len());
-        for ((_, channel, _, _), prepared) in messages.iter().zip(&prepared) {
-            let own: Vec<Vec<f32>> = vectors.by_ref().take(prepared.variants.len()).collect();
-            outcomes.push(self.decide(*channel, prepared, &own, Instant::now(), share_ms));
+        for (((_, channel, _, _), prepared), own) in messages.iter().zip(&prepared).zip(&vectors) {
+            outcomes.push(self.decide(*channel, prepared, own, Instant::now(), share_ms));
         }
         Ok(outcomes)
     }
@@ -752,5 +784,7 @@ struct Prepared {
     expanded: String,
     variants: Vec<String>,
     sentences: Vec<String>,
+    /// Byte ranges of `sentences` in `expanded`.
+    sentence_spans: Vec<std::ops::Range<usize>>,
     follow_up: Option<String>,
 }
