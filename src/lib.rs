@@ -58,3 +58,6 @@ pub mod reload;
 pub mod startup;
 pub mod store;
 pub mod text;
+
+#[cfg(test)]
+mod proptest_support;

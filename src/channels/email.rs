@@ -29,8 +29,9 @@ pub const MAX_SIGNATURE_AGE_SECS: i64 = 15 * 60;
 /// Checks Mailgun's webhook signature: `signature` must be the hex
 /// HMAC-SHA256 of `timestamp` followed by `token`, keyed by the signing key,
 /// and `timestamp` (Unix seconds) must be within [`MAX_SIGNATURE_AGE_SECS`] of
-/// `now_secs`. Retried webhooks that fail the age check are refused; the
-/// store's dedupe on Message-ID covers replays inside the window.
+/// `now_secs`. Retried webhooks that fail the age check are refused; inside
+/// the window the caller claims [`signed_pair`] in the store, so a replayed
+/// post is refused too (and the dedupe on Message-ID stays as a second net).
 pub fn verify_signature(
     signing_key: &[u8],
     timestamp: &str,
@@ -49,7 +50,8 @@ pub fn verify_signature(
         .trim()
         .parse()
         .map_err(|_| ChannelError::BadSignature)?;
-    if (now_secs - signed_at).abs() > MAX_SIGNATURE_AGE_SECS {
+    // abs_diff: a signed i64::MIN must not overflow the subtraction.
+    if now_secs.abs_diff(signed_at) > MAX_SIGNATURE_AGE_SECS.unsigned_abs() {
         return Err(ChannelError::StaleTimestamp);
     }
     Ok(())
@@ -71,6 +73,16 @@ pub fn verify_form(
         now_secs,
     )
 }
+
+/// The signed `timestamp` and `token` of a post, which must not be accepted
+/// twice (the store remembers them); `None` when either is missing.
+pub fn signed_pair(fields: &[(String, String)]) -> Option<(&str, &str)> {
+    Some((field(fields, "timestamp")?, field(fields, "token")?))
+}
+
+/// The most `[attachment]` markers one email gets: `attachment-count` is the
+/// sender's number, and a huge one must not become a huge text.
+pub const MAX_ATTACHMENT_MARKERS: usize = 100;
 
 /// A posted field by name. Mailgun spells MIME headers as they came
 /// (`Message-Id`, `Message-ID`), so names compare case-insensitively.
@@ -140,7 +152,8 @@ pub fn parse_form(fields: &[(String, String)]) -> Result<InboundMessage, Channel
         .collect();
     let attachments: usize = non_empty("attachment-count")
         .and_then(|count| count.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(MAX_ATTACHMENT_MARKERS);
     parts.extend(std::iter::repeat_n("[attachment]".to_string(), attachments));
     let text = if parts.is_empty() {
         "[empty message]".to_string()

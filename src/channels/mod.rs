@@ -45,6 +45,8 @@ pub mod whatsapp;
 pub mod window;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod test_support;
 
 use crate::domain::Channel;

@@ -34,6 +34,9 @@ pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 /// Twilio's error for a free-form WhatsApp message outside the 24-hour window.
 pub const OUTSIDE_WINDOW_CODE: i64 = 63016;
 
+/// The most media one Twilio message carries (`MediaUrl0` … `MediaUrl9`).
+pub const MAX_MEDIA: usize = 10;
+
 /// What the owner reads when Twilio refuses a message with [`OUTSIDE_WINDOW_CODE`].
 pub const WINDOW_CLOSED: &str = "Twilio refused it: more than 24 hours since the customer's last WhatsApp message (63016). Send an approved template instead.";
 
@@ -185,9 +188,12 @@ fn interpret(params: &[(String, String)], received_at_ms: i64) -> Result<Inbound
         .map(str::to_string)
         .into_iter()
         .collect();
+    // Read before the signature is checked: a forged `NumMedia` must not
+    // make a loop (or a text) as long as the number it names.
     let media_count: usize = field("NumMedia")
         .and_then(|count| count.trim().parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(MAX_MEDIA);
     let mut attachments = Vec::new();
     for index in 0..media_count {
         let content_type = field(&format!("MediaContentType{index}")).unwrap_or("");

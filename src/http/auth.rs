@@ -179,7 +179,9 @@ pub async fn credentials_of(
     session_of(store, headers).await
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
+/// Compares a secret someone sent with ours in time that does not depend on
+/// where they differ (only the length may show).
+pub(super) fn constant_time_eq(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod metrics;
 mod pages;
+mod replay;
 pub mod webchat;
 mod webchat_upload;
 mod webhooks;

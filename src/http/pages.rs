@@ -187,7 +187,7 @@ async fn logout(
                     .map(str::to_string)
             })
             .unwrap_or_default();
-        if sent != csrf {
+        if !auth::constant_time_eq(&sent, &csrf) {
             return StatusCode::FORBIDDEN.into_response();
         }
         if let Err(error) = state.store.delete_session(&id_hash).await {

@@ -779,6 +779,9 @@ pub async fn push_reply(state: &AppState, message: &OutboundMessage) -> Result<S
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -218,3 +218,6 @@ async fn upload(
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -1,6 +1,7 @@
 //! Provider webhooks: verify the signature on the raw body, parse through
 //! `channels`, persist every message before answering 200. A bad or missing
-//! signature is refused with 401 and nothing is stored.
+//! signature is refused with 401 and nothing is stored; so is a Mailgun post
+//! whose signed timestamp and token were used before (`replay`).
 
 use super::{AppError, AppState};
 use crate::channels::{self, ChannelError, Inbound};
@@ -308,7 +309,12 @@ async fn email_messages(
     )?;
     let mut message = channels::email::parse_form(&fields)?;
     channels::email::attach_parts(&mut message, files);
-    persist(&state, vec![Inbound::Message(message)]).await?;
+    // A signed (timestamp, token) pair works once, on every replica.
+    let pair = super::replay::claim_mailgun(&state, &fields).await?;
+    if let Err(error) = persist(&state, vec![Inbound::Message(message)]).await {
+        super::replay::release(&state, &pair).await;
+        return Err(error);
+    }
     observe(&state, "email", started);
     Ok("ok")
 }

@@ -11,6 +11,8 @@ pub mod hours;
 mod lint;
 pub mod markdown;
 pub mod menu;
+#[cfg(test)]
+mod proptests;
 pub mod slug;
 mod spans;
 

@@ -20,6 +20,7 @@ mod ingest;
 mod jobs;
 mod outbox;
 mod queue;
+mod replay;
 mod schema;
 
 use crate::channels::{DeliveryState, InboundMessage, StatusUpdate};
@@ -29,6 +30,7 @@ pub use attachments::{Attachment, NewAttachment, Settled};
 pub use events::StoredEvent;
 pub use forms::FormWrite;
 pub use inbox::{ConversationSummary, HumanReply, InboxMessage, Note, View};
+pub use replay::replay_key;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -340,6 +342,7 @@ impl Store {
         for table in [
             "attachments",
             "form_states",
+            "webhook_tokens",
             "events",
             "notes",
             "alerts",

@@ -185,6 +185,18 @@ CREATE INDEX attachments_by_message ON attachments (message_id);
 CREATE INDEX attachments_by_conversation ON attachments (conversation_id);
 "#,
     ),
+    // Signed webhook posts already used (Mailgun's timestamp + token, as a
+    // sha256): a replay inside the freshness window is refused on every replica.
+    (
+        5,
+        r#"
+CREATE TABLE webhook_tokens (
+    token_hash TEXT PRIMARY KEY,
+    seen_ms INTEGER NOT NULL
+);
+CREATE INDEX webhook_tokens_by_age ON webhook_tokens (seen_ms);
+"#,
+    ),
 ];
 
 /// (version, statements) for PostgreSQL.
@@ -365,6 +377,18 @@ CREATE TABLE attachments (
 );
 CREATE INDEX attachments_by_message ON attachments (message_id);
 CREATE INDEX attachments_by_conversation ON attachments (conversation_id);
+"#,
+    ),
+    // Signed webhook posts already used (Mailgun's timestamp + token, as a
+    // sha256): a replay inside the freshness window is refused on every replica.
+    (
+        5,
+        r#"
+CREATE TABLE webhook_tokens (
+    token_hash TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);
+CREATE INDEX webhook_tokens_by_age ON webhook_tokens (seen_ms);
 "#,
     ),
 ];

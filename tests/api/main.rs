@@ -12,6 +12,7 @@ mod decoder;
 mod eval;
 mod forms;
 mod generator;
+mod hostile;
 mod hours;
 mod inbox_api;
 mod inbox_browser;

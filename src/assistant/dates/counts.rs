@@ -165,15 +165,16 @@ pub fn counts(text: &str) -> Vec<(i64, usize, usize)> {
 /// `units` words: "20 people", "twenty guests", "serves 20". A count on its own
 /// is not taken unless the question asked for it (see the form engine).
 pub fn counts_with_unit(text: &str, units: &[String]) -> Vec<i64> {
-    let lower = text.to_lowercase();
     let mut values = Vec::new();
     for (value, start, end) in counts(text) {
-        let after: Vec<String> = tokenize(&lower[end..])
+        // The spans are byte offsets into `text`: slice it before lower-casing,
+        // which can change lengths ('Ⱥ' is 2 bytes, 'ⱥ' 3) and so boundaries.
+        let after: Vec<String> = tokenize(&text[end..].to_lowercase())
             .into_iter()
             .take(2)
             .map(|t| t.text)
             .collect();
-        let before: Vec<String> = tokenize(&lower[..start])
+        let before: Vec<String> = tokenize(&text[..start].to_lowercase())
             .into_iter()
             .rev()
             .take(1)

@@ -21,6 +21,8 @@ mod reader;
 mod words;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use counts::{counts, counts_with_unit};

@@ -180,17 +180,33 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<Inbound>, ChannelError> {
     Ok(found)
 }
 
+/// The longest business number id taken: it is copied into every message of
+/// its change, so one huge id must not be multiplied by many messages.
+const MAX_ACCOUNT_ID_BYTES: usize = 256;
+/// Profile names are cut to this many characters, for the same reason (a
+/// name is copied into each of its sender's messages; WhatsApp allows far
+/// fewer).
+const MAX_NAME_CHARS: usize = 256;
+
 fn parse_messages_value(
     value: MessagesValue,
     found: &mut Vec<Inbound>,
 ) -> Result<(), ChannelError> {
+    if value.metadata.phone_number_id.len() > MAX_ACCOUNT_ID_BYTES {
+        return Err(ChannelError::Malformed(format!(
+            "metadata.phone_number_id is longer than {MAX_ACCOUNT_ID_BYTES} bytes"
+        )));
+    }
+    // By wa_id, the first contact listed winning: one pass, not one per message.
+    let mut names: std::collections::HashMap<&str, Option<String>> = Default::default();
+    for contact in &value.contacts {
+        names.entry(contact.wa_id.as_str()).or_insert_with(|| {
+            let name = contact.profile.as_ref()?.name.as_deref()?;
+            (!name.trim().is_empty()).then(|| name.chars().take(MAX_NAME_CHARS).collect())
+        });
+    }
     for message in value.messages {
-        let sender_name = value
-            .contacts
-            .iter()
-            .find(|contact| contact.wa_id == message.from)
-            .and_then(|contact| contact.profile.as_ref()?.name.clone())
-            .filter(|name| !name.trim().is_empty());
+        let sender_name = names.get(message.from.as_str()).cloned().flatten();
         let timestamp_ms = seconds_to_ms(&message.timestamp)?;
         let attachments = message_attachments(&message);
         found.push(Inbound::Message(InboundMessage {
