@@ -338,11 +338,15 @@ impl Assistant {
         } = prepared;
         // Rank with the message's own variants; the follow-up only helps when the
         // message alone finds nothing good.
-        let own_vectors = &vectors[..vectors.len() - usize::from(follow_up.is_some())];
-        let mut hits = self.index.search(expanded, own_vectors, 10);
+        // One scan of the index for all of the message's vectors.
+        let scored = self.index.score_vectors(vectors);
+        let own = &scored[..scored.len() - usize::from(follow_up.is_some())];
+        let own: Vec<&crate::index::VectorScores> = own.iter().collect();
+        let mut hits = self.index.search_scored(expanded, &own, 10);
         if let Some(follow_up) = follow_up {
             if self.confidence(hits.first(), 0.0) < self.calibration.answer_from {
-                hits = self.index.search(follow_up, vectors, 10);
+                let all: Vec<&crate::index::VectorScores> = scored.iter().collect();
+                hits = self.index.search_scored(follow_up, &all, 10);
             }
         }
         // A message asking two things: each sentence's own best entry. A question
@@ -352,8 +356,7 @@ impl Assistant {
             hits.first().map(|h| vec![h.entry]).unwrap_or_default();
         let mut unanswered_part: Option<&str> = None;
         for (offset, sentence) in sentences.iter().enumerate() {
-            let vector = std::slice::from_ref(&vectors[1 + offset]);
-            let sentence_hits = self.index.search(sentence, vector, 3);
+            let sentence_hits = self.index.search_scored(sentence, &[&scored[1 + offset]], 3);
             let best = sentence_hits.first();
             if let Some(best) = best {
                 if self.confidence(Some(best), 0.0) >= self.calibration.answer_from

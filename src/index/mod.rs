@@ -64,6 +64,16 @@ pub struct Hit {
     pub lexical: f32,
 }
 
+/// One query vector's scores against every entry ([`Index::score_vectors`]).
+pub struct VectorScores {
+    /// Best weighted cosine to one of the entry's vectors.
+    dense: Vec<f32>,
+    /// Cosine to the entry's phrasing mean (`-inf` for entries without one).
+    centroid: Vec<f32>,
+    /// The classifier head's probability (0 without a head).
+    learned: Vec<f32>,
+}
+
 /// One held-out phrasing's best similarity to the rest of its own entry and
 /// to any other entry ([`Index::held_out`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -381,20 +391,57 @@ impl Index {
     }
 
     pub fn search(&self, query_text: &str, query_vectors: &[Vec<f32>], limit: usize) -> Vec<Hit> {
+        let scored = self.score_vectors(query_vectors);
+        let all: Vec<&VectorScores> = scored.iter().collect();
+        self.search_scored(query_text, &all, limit)
+    }
+
+    /// One pass over the stored vectors for every query vector: each one's
+    /// best similarity to every entry, to its phrasings' mean and the head's
+    /// probabilities. A message's searches (the whole message, each sentence)
+    /// then combine these instead of scanning again.
+    pub fn score_vectors(&self, query_vectors: &[Vec<f32>]) -> Vec<VectorScores> {
         let entry_count = self.knowledge.entries.len();
-        let mut dense = vec![f32::NEG_INFINITY; entry_count];
+        let mut scored: Vec<VectorScores> = query_vectors
+            .iter()
+            .map(|_| VectorScores {
+                dense: vec![f32::NEG_INFINITY; entry_count],
+                centroid: vec![f32::NEG_INFINITY; entry_count],
+                learned: vec![0.0; entry_count],
+            })
+            .collect();
         for (row, (entry, role)) in self.vectors.chunks_exact(DIMENSIONS).zip(&self.owners) {
             let weight = match role {
                 VectorRole::Phrasing => 1.0,
                 VectorRole::Passage => PASSAGE_WEIGHT,
             };
-            for query in query_vectors {
+            for (query, scores) in query_vectors.iter().zip(&mut scored) {
                 let similarity = crate::inference::embedder::cosine(row, query) * weight;
-                if similarity > dense[*entry] {
-                    dense[*entry] = similarity;
+                if similarity > scores.dense[*entry] {
+                    scores.dense[*entry] = similarity;
                 }
             }
         }
+        for (query, scores) in query_vectors.iter().zip(&mut scored) {
+            for (e, centroid) in self.centroids.iter().enumerate() {
+                if let Some(centroid) = centroid {
+                    scores.centroid[e] = crate::inference::embedder::cosine(centroid, query);
+                }
+            }
+            if let Some(head) = &self.head {
+                scores.learned = head.probabilities(query);
+            }
+        }
+        scored
+    }
+
+    /// Ranks entries for a message from its vectors' scores
+    /// ([`Index::score_vectors`]): an entry scores by the best of them.
+    pub fn search_scored(&self, query_text: &str, scored: &[&VectorScores], limit: usize) -> Vec<Hit> {
+        let entry_count = self.knowledge.entries.len();
+        let best = |pick: fn(&VectorScores) -> &Vec<f32>, e: usize, floor: f32| {
+            scored.iter().map(|s| pick(s)[e]).fold(floor, f32::max)
+        };
         let lexical_hits = self.lexical.search(query_text, CANDIDATES);
         let best_lexical = lexical_hits.first().map(|(_, s)| *s).unwrap_or(0.0);
         let mut lexical = vec![0.0f32; entry_count];
@@ -403,38 +450,30 @@ impl Index {
                 lexical[*entry] = score / best_lexical;
             }
         }
-        // The ranking blends each entry's best vector with its phrasings' mean
-        // (how well the message fits the owner's ways of asking as a whole);
-        // confidence keeps using the best vector alone (`Hit::dense`).
-        let ranked = |e: usize| -> f32 {
-            match &self.centroids[e] {
-                Some(centroid) => {
-                    let near = query_vectors
-                        .iter()
-                        .map(|q| crate::inference::embedder::cosine(centroid, q))
-                        .fold(f32::NEG_INFINITY, f32::max);
-                    (1.0 - CENTROID_WEIGHT) * dense[e]
-                        + CENTROID_WEIGHT * near.max(dense[e] - CENTROID_FLOOR)
-                }
-                None => dense[e],
-            }
-        };
-        // The head's probability of each entry, best over the query's variants.
-        let mut learned = vec![0.0f32; entry_count];
-        if let Some(head) = &self.head {
-            for query in query_vectors {
-                for (best, p) in learned.iter_mut().zip(head.probabilities(query)) {
-                    *best = best.max(p);
-                }
-            }
-        }
         let mut hits: Vec<Hit> = (0..entry_count)
-            .filter(|&e| dense[e].is_finite())
-            .map(|e| Hit {
-                entry: e,
-                score: ranked(e) + LEXICAL_WEIGHT * lexical[e] + HEAD_WEIGHT * learned[e],
-                dense: dense[e],
-                lexical: lexical[e],
+            .filter_map(|e| {
+                let dense = best(|s| &s.dense, e, f32::NEG_INFINITY);
+                if !dense.is_finite() {
+                    return None;
+                }
+                // The ranking blends each entry's best vector with its phrasings'
+                // mean (how well the message fits the owner's ways of asking as
+                // a whole); confidence keeps using the best vector alone.
+                let ranked = match self.centroids[e] {
+                    Some(_) => {
+                        let near = best(|s| &s.centroid, e, f32::NEG_INFINITY);
+                        (1.0 - CENTROID_WEIGHT) * dense
+                            + CENTROID_WEIGHT * near.max(dense - CENTROID_FLOOR)
+                    }
+                    None => dense,
+                };
+                let learned = best(|s| &s.learned, e, 0.0);
+                Some(Hit {
+                    entry: e,
+                    score: ranked + LEXICAL_WEIGHT * lexical[e] + HEAD_WEIGHT * learned,
+                    dense,
+                    lexical: lexical[e],
+                })
             })
             .collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
