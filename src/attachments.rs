@@ -352,7 +352,14 @@ pub async fn settle_pending(
         if let Settled::Failed { error } = &settled {
             tracing::warn!(id = %pending.id, %error, "a photo was not kept");
         }
-        state.store.settle_attachment(&pending.id, &settled).await?;
+        let settled_now = state.store.settle_attachment(&pending.id, &settled).await?;
+        // Erased (or expired) while it downloaded: its file must not outlive the row.
+        if !settled_now
+            && matches!(settled, Settled::Stored { .. })
+            && state.store.attachment(&pending.id).await?.is_none()
+        {
+            let _ = std::fs::remove_file(path_of(&state.settings.data_dir, &pending.id));
+        }
     }
     state.store.message_attachments(message_id).await
 }

@@ -1,4 +1,5 @@
-//! The command line: `check`, `ask`, `eval`, `models fetch`, `bench`.
+//! The command line: `check`, `ask`, `eval`, `serve`, the owner's tools
+//! (`queue`, `backup`, `contact`, `retention`, `token`), `models fetch`, `bench`.
 
 use crate::assistant::policy::PolicyName;
 use crate::domain::Channel;
@@ -132,6 +133,22 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// One customer's data: find their contact id, export everything stored
+    /// about them, or erase it (linked contacts included).
+    Contact {
+        #[command(subcommand)]
+        action: ContactAction,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Delete conversations older than the retention setting now (`serve`
+    /// does it every hour while `[retention] days` is set).
+    Retention {
+        #[command(subcommand)]
+        action: RetentionAction,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
     /// API tokens for tools (`Authorization: Bearer …`).
     Token {
         #[command(subcommand)]
@@ -214,5 +231,43 @@ pub enum TokenAction {
         name: String,
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContactAction {
+    /// Contacts whose phone number, email, address or name contains QUERY
+    /// (a phone number matches by its digits), with their ids.
+    Find { query: String },
+    /// Writes a zip of everything stored about the person: contact.json and
+    /// the photos they sent.
+    Export {
+        /// The contact id (`find`, or `contact.id` in the inbox API).
+        id: String,
+        /// The zip to write (not overwritten) [default: contact-ID.zip].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Erases the person: contacts (linked ones included), conversations,
+    /// messages, notes, forms, queue items, unsent replies, events, photo files.
+    Erase {
+        id: String,
+        /// Do not ask (needed when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RetentionAction {
+    /// Deletes every conversation last active more than DAYS days ago, except
+    /// those with an open queue item.
+    Apply {
+        /// Overrides `[retention] days` for this run.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        days: Option<u32>,
+        /// Only say how many conversations would go.
+        #[arg(long)]
+        dry_run: bool,
     },
 }

@@ -93,6 +93,16 @@ impl Default for AttachmentSettings {
     }
 }
 
+/// How long conversations are kept (`[retention]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Conversations with no activity for this many days are deleted, with
+    /// their messages, photos, forms and queue items (one with an open queue
+    /// item is kept). Absent or 0: everything is kept.
+    pub days: Option<u32>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetaSettings {
@@ -140,6 +150,7 @@ pub struct Settings {
     pub inbox: InboxSettings,
     pub alerts: AlertSettings,
     pub attachments: AttachmentSettings,
+    pub retention: RetentionSettings,
 }
 
 impl Default for Settings {
@@ -161,6 +172,7 @@ impl Default for Settings {
             inbox: InboxSettings::default(),
             alerts: AlertSettings::default(),
             attachments: AttachmentSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -216,6 +228,7 @@ const ENVIRONMENT: &[(&str, &str, &str)] = &[
         "attachments",
         "max_bytes",
     ),
+    ("FRONTDESK_RETENTION_DAYS", "retention", "days"),
 ];
 
 impl Settings {
@@ -246,7 +259,7 @@ impl Settings {
             let Some(value) = env(name).filter(|v| !v.is_empty()) else {
                 continue;
             };
-            let value = if matches!(*key, "workers" | "max_bytes") {
+            let value = if matches!(*key, "workers" | "max_bytes" | "days") {
                 let number: i64 = value.parse().map_err(|_| ConfigError::Env {
                     name: name.to_string(),
                     message: "must be a whole number".into(),
@@ -316,6 +329,7 @@ mod tests {
             "FRONTDESK_WHATSAPP_APP_SECRET" => Some("s3cret-env".into()),
             "FRONTDESK_WORKERS" => Some("3".into()),
             "FRONTDESK_ATTACHMENTS_MAX_BYTES" => Some("2048".into()),
+            "FRONTDESK_RETENTION_DAYS" => Some("400".into()),
             _ => None,
         })
         .unwrap();
@@ -330,6 +344,7 @@ mod tests {
         );
         assert_eq!(settings.workers, 3);
         assert_eq!(settings.attachments.max_bytes, 2048);
+        assert_eq!(settings.retention.days, Some(400));
         let printed = format!("{settings:?}");
         assert!(!printed.contains("s3cret"), "{printed}");
     }

@@ -32,6 +32,9 @@
 //! - [`reload`] serves the knowledge live: the folder is watched, an edit is
 //!   checked and re-indexed off the runtime and swapped in; a broken edit keeps
 //!   the last good index serving and records its `path:line` errors.
+//! - [`privacy`] is the owner's duty toward her customers' data: one person's
+//!   export (a zip of every row and photo) and erasure (one transaction, then
+//!   the photo files), and the retention setting `serve` applies every hour.
 //! - [`config`] reads frontdesk.toml + environment; [`startup`] wires
 //!   everything (the CLI commands and `serve`'s [`startup::Application`]).
 //! - [`domain`] and [`text`] are the shared vocabulary and small text helpers.
@@ -54,6 +57,7 @@ pub mod index;
 pub mod inference;
 pub mod knowledge;
 pub mod pipeline;
+pub mod privacy;
 pub mod reload;
 pub mod startup;
 pub mod store;

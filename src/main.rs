@@ -284,6 +284,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Contact { action, config } => {
+            let settings = settings_for(config.as_deref(), &flags)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let done = runtime.block_on(frontdesk::privacy::commands::contact(
+                &settings,
+                &action,
+                &mut std::io::stdout(),
+            ))?;
+            Ok(if done {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Retention { action, config } => {
+            let settings = settings_for(config.as_deref(), &flags)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let done = runtime.block_on(frontdesk::privacy::commands::retention(
+                &settings,
+                &action,
+                &mut std::io::stdout(),
+            ))?;
+            Ok(if done {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Token { action } => {
             let runtime = tokio::runtime::Runtime::new()?;
             match action {

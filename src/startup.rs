@@ -224,6 +224,10 @@ impl Application {
             self.state.clone(),
             stopped.clone(),
         )));
+        workers.push(tokio::spawn(crate::privacy::run_retention_worker(
+            self.state.clone(),
+            stopped.clone(),
+        )));
         workers.push(tokio::spawn(announce_reloads(
             self.state.clone(),
             stopped.clone(),

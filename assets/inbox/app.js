@@ -949,7 +949,7 @@
 
   // ---------- live updates ----------
 
-  var EVENT_KINDS = ["message", "status", "queue", "owner", "note", "read", "knowledge"];
+  var EVENT_KINDS = ["message", "status", "queue", "owner", "note", "read", "knowledge", "erased"];
   var bannerTimer = null;
   var refreshTimer = null, refreshConversation = false;
 

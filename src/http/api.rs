@@ -659,7 +659,14 @@ async fn attachment(State(state): State<AppState>, Path(id): Path<String>) -> Ap
 /// This document (public).
 #[utoipa::path(get, path = "/api/openapi.json", responses((status = 200, description = "the OpenAPI 3 document", body = Object)))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(document())
+}
+
+/// The whole API's document: these handlers and the contact-data ones.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    document.merge(super::api_contacts::ContactsDoc::openapi());
+    document
 }
 
 #[cfg(test)]
@@ -677,7 +684,7 @@ mod tests {
 
     #[test]
     fn the_openapi_document_lists_every_fixed_path() {
-        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let document = serde_json::to_value(document()).unwrap();
         for path in [
             "/api/conversations",
             "/api/conversations/{id}",
@@ -687,6 +694,8 @@ mod tests {
             "/api/ask",
             "/api/knowledge",
             "/api/events",
+            "/api/contacts/{id}/export",
+            "/api/contacts/{id}/erase",
         ] {
             assert!(document["paths"][path].is_object(), "{path} missing");
         }

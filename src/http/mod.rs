@@ -4,6 +4,7 @@
 //! answering happens later in the pipeline workers, never in a request.
 
 pub mod api;
+mod api_contacts;
 pub mod auth;
 pub mod metrics;
 mod pages;
@@ -106,6 +107,7 @@ pub fn app(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(webchat::routes())
         .merge(api::routes(state.clone()))
+        .merge(api_contacts::routes(state.clone()))
         .merge(pages::routes(state.clone()))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,

@@ -19,6 +19,9 @@ pub enum View {
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ContactView {
+    /// The contact's id: what `frontdesk contact export|erase` and
+    /// `/api/contacts/{id}/…` take.
+    pub id: String,
     pub name: Option<String>,
     pub address: String,
 }
@@ -116,7 +119,7 @@ fn like_pattern(query: &str) -> String {
     pattern
 }
 
-const SUMMARY_COLUMNS: &str = "SELECT c.id, c.channel, c.owner, c.status, c.updated_ms, k.display_name, k.address, \
+const SUMMARY_COLUMNS: &str = "SELECT c.id, c.contact_id, c.channel, c.owner, c.status, c.updated_ms, k.display_name, k.address, \
      (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' AND m.created_ms > c.read_ms) AS unread, \
      (SELECT MIN(q.created_ms) FROM queue_items q WHERE q.conversation_id = c.id AND q.state = 'open') AS waiting_since_ms, \
      (SELECT m.text FROM messages m WHERE m.conversation_id = c.id ORDER BY m.created_ms DESC, m.direction DESC LIMIT 1) AS last_text, \
@@ -140,6 +143,7 @@ fn summary_of(row: &AnyRow) -> Result<ConversationSummary, StoreError> {
         id: row.try_get("id")?,
         channel: row.try_get("channel")?,
         contact: ContactView {
+            id: row.try_get("contact_id")?,
             name: row.try_get("display_name")?,
             address: row.try_get("address")?,
         },

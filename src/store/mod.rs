@@ -12,6 +12,7 @@
 mod accounts;
 mod attachments;
 mod backup;
+mod contacts;
 mod conversations;
 pub mod events;
 mod forms;
@@ -21,12 +22,17 @@ mod jobs;
 mod outbox;
 mod queue;
 mod replay;
+mod retention;
 mod schema;
 
 use crate::channels::{DeliveryState, InboundMessage, StatusUpdate};
 use crate::domain::{Action, Channel, Reason, Speaker, Turn};
 pub use accounts::Session;
 pub use attachments::{Attachment, NewAttachment, Settled};
+pub use contacts::{
+    contact_search_pattern, AttachmentRecord, ContactMatch, ContactRecord, ConversationRecord,
+    FormRecord, MessageRecord, PersonData, Purged, QueueRecord,
+};
 pub use events::StoredEvent;
 pub use forms::FormWrite;
 pub use inbox::{ConversationSummary, HumanReply, InboxMessage, Note, View};

@@ -7,6 +7,7 @@ mod alerts;
 mod ask;
 mod backup;
 mod check;
+mod contacts;
 mod crash;
 mod decoder;
 mod eval;
