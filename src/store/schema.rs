@@ -185,6 +185,18 @@ CREATE INDEX attachments_by_message ON attachments (message_id);
 CREATE INDEX attachments_by_conversation ON attachments (conversation_id);
 "#,
     ),
+    // Delivery under outages: which earlier attempt may have reached the
+    // provider (reconciled before a resend), the earliest the provider allows
+    // the next attempt (Retry-After), and the index that finds a
+    // conversation's other sends (one at a time, in order).
+    (
+        7,
+        r#"
+ALTER TABLE outbox ADD COLUMN unconfirmed_ms INTEGER;
+ALTER TABLE outbox ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX outbox_by_message ON outbox (message_id);
+"#,
+    ),
 ];
 
 /// (version, statements) for PostgreSQL.
@@ -365,6 +377,18 @@ CREATE TABLE attachments (
 );
 CREATE INDEX attachments_by_message ON attachments (message_id);
 CREATE INDEX attachments_by_conversation ON attachments (conversation_id);
+"#,
+    ),
+    // Delivery under outages: which earlier attempt may have reached the
+    // provider (reconciled before a resend), the earliest the provider allows
+    // the next attempt (Retry-After), and the index that finds a
+    // conversation's other sends (one at a time, in order).
+    (
+        7,
+        r#"
+ALTER TABLE outbox ADD COLUMN unconfirmed_ms BIGINT;
+ALTER TABLE outbox ADD COLUMN not_before_ms BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX outbox_by_message ON outbox (message_id);
 "#,
     ),
 ];
