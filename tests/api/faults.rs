@@ -49,8 +49,9 @@ pub struct Outage {
 
 #[derive(Default)]
 struct Plan {
-    /// Faults by recipient (a substring of the request: the WhatsApp wa_id or
-    /// the phone number), one per attempt, in order; then the sends pass.
+    /// Faults by recipient (found in the request: the WhatsApp wa_id, the
+    /// phone number without its `+`), one per attempt, in order; then the
+    /// sends pass.
     scripts: HashMap<String, VecDeque<Fault>>,
     outage: Option<Outage>,
     attempts: Vec<Attempt>,
@@ -99,7 +100,8 @@ impl FaultyProviders {
         let recipient = plan
             .scripts
             .keys()
-            .find(|key| request.contains(key.as_str()))
+            // Without the `+`: Twilio's form encodes it as `%2B`.
+            .find(|key| request.contains(key.trim_start_matches('+')))
             .cloned();
         let scripted = recipient
             .as_ref()
