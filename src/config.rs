@@ -191,11 +191,7 @@ const ENVIRONMENT: &[(&str, &str, &str)] = &[
     ("FRONTDESK_GRAPH_BASE_URL", "", "graph_base_url"),
     ("FRONTDESK_GRAPH_API_VERSION", "", "graph_api_version"),
     ("FRONTDESK_WORKERS", "", "workers"),
-    (
-        "FRONTDESK_DELIVERY_CONCURRENCY",
-        "",
-        "delivery_concurrency",
-    ),
+    ("FRONTDESK_DELIVERY_CONCURRENCY", "", "delivery_concurrency"),
     ("FRONTDESK_SEND_TIMEOUT_MS", "", "send_timeout_ms"),
     ("FRONTDESK_WHATSAPP_APP_SECRET", "whatsapp", "app_secret"),
     (

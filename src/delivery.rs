@@ -150,7 +150,10 @@ async fn deliver(
                     tracing::info!(channel = %item.channel, "an unconfirmed send had reached the provider");
                     state.store.mark_sent(&item, &provider_id).await
                 }
-                Ok(None) => send_and_record(state, client, failing, timeout, &item, &message, started_ms).await,
+                Ok(None) => {
+                    send_and_record(state, client, failing, timeout, &item, &message, started_ms)
+                        .await
+                }
                 Err(error) => {
                     // The provider could not be asked: ask again later.
                     let next = now_ms() + jittered(backoff_ms(item.attempts - 1));
@@ -161,7 +164,9 @@ async fn deliver(
                         .await
                 }
             },
-            None => send_and_record(state, client, failing, timeout, &item, &message, started_ms).await,
+            None => {
+                send_and_record(state, client, failing, timeout, &item, &message, started_ms).await
+            }
         },
         Err(error) => record_failure(state, failing, timeout, &item, error, started_ms).await,
     };

@@ -79,9 +79,8 @@ pub async fn twilio_sent_since(
     .await
     // Listing sends nothing: any failure to ask can be retried.
     .map_err(|error| SendError::new(true, error.message))?;
-    let list: MessageList = serde_json::from_value(answer).map_err(|err| {
-        SendError::new(true, format!("twilio: unreadable message list: {err}"))
-    })?;
+    let list: MessageList = serde_json::from_value(answer)
+        .map_err(|err| SendError::new(true, format!("twilio: unreadable message list: {err}")))?;
     Ok(matching(list, &field("To"), &body, since_ms))
 }
 

@@ -34,10 +34,12 @@ impl Store {
     /// were settled.
     pub async fn settle_interrupted_sends(&self) -> Result<usize, StoreError> {
         let now = now_ms();
-        let rows = sqlx::query("SELECT id, channel FROM outbox WHERE state = 'sending' AND lease_until_ms < $1")
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, channel FROM outbox WHERE state = 'sending' AND lease_until_ms < $1",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
         let mut settled = 0;
         for row in rows {
             let outbox_id: String = row.try_get("id")?;
@@ -68,7 +70,11 @@ impl Store {
 
     /// A send that may have reached the provider and cannot be checked there:
     /// handed to a person like an interrupted one (`delivery_unknown`).
-    pub async fn mark_send_unknown(&self, item: &OutboxItem, error: &str) -> Result<(), StoreError> {
+    pub async fn mark_send_unknown(
+        &self,
+        item: &OutboxItem,
+        error: &str,
+    ) -> Result<(), StoreError> {
         self.hand_over(&item.id, "sending", error).await?;
         Ok(())
     }
@@ -77,7 +83,12 @@ impl Store {
     /// `unknown`, opens a `delivery_unknown` queue item and gives the
     /// conversation to a person, in one transaction. False when another
     /// replica got there first.
-    async fn hand_over(&self, outbox_id: &str, from_state: &str, error: &str) -> Result<bool, StoreError> {
+    async fn hand_over(
+        &self,
+        outbox_id: &str,
+        from_state: &str,
+        error: &str,
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let claimed = sqlx::query("UPDATE outbox SET state = 'unknown', lease_until_ms = 0, last_error = $3 WHERE id = $1 AND state = $2 RETURNING message_id")
@@ -136,7 +147,11 @@ impl Store {
     /// conversation's replies leave one at a time, in the order they were
     /// written, however many workers or replicas claim (the states that block
     /// are `pending` and `sending`, and a row leaves them only once).
-    pub async fn claim_outbox(&self, lease_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+    pub async fn claim_outbox(
+        &self,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         let now = now_ms();
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE OF o SKIP LOCKED",
@@ -164,11 +179,13 @@ impl Store {
     /// Whether a provider message id already belongs to one of our sends (a
     /// reconciliation must not take another reply's message for this one).
     pub async fn provider_id_known(&self, provider_message_id: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query("SELECT id FROM outbox WHERE provider_message_id = $1")
-            .bind(provider_message_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
+        Ok(
+            sqlx::query("SELECT id FROM outbox WHERE provider_message_id = $1")
+                .bind(provider_message_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     /// A provider is answering again: rows of `channel` waiting out our own
@@ -181,7 +198,7 @@ impl Store {
              AND attempts > 0 AND next_attempt_ms > $1 AND not_before_ms <= $1",
         )
         .bind(now)
-        .bind(channel.to_string())
+        .bind(channel.as_str())
         .execute(&self.pool)
         .await?
         .rows_affected())

@@ -90,7 +90,10 @@ fn sends_to(faulty: &FaultyProviders, customer: &str) -> Vec<String> {
         .collect()
 }
 
-async fn outage_delivers_each_reply_once_or_hands_it_over(database_url: Option<String>, name: &str) {
+async fn outage_delivers_each_reply_once_or_hands_it_over(
+    database_url: Option<String>,
+    name: &str,
+) {
     let (base, faulty) = start_faulty_providers().await;
     faulty.script(FAILS_TWICE, &[Fault::ServerError, Fault::ServerError]);
     faulty.script(RATE_LIMITED, &[Fault::RateLimited(2)]);
@@ -111,14 +114,26 @@ async fn outage_delivers_each_reply_once_or_hands_it_over(database_url: Option<S
     .await;
 
     // A send hangs; others write meanwhile and must be answered before it times out.
-    post_whatsapp(&app, TAKEN_THEN_HUNG, "wamid.o.hung", "do you deliver to brooklyn?").await;
+    post_whatsapp(
+        &app,
+        TAKEN_THEN_HUNG,
+        "wamid.o.hung",
+        "do you deliver to brooklyn?",
+    )
+    .await;
     assert!(
         eventually(30, || *faulty.hanging.lock().unwrap() > 0).await,
         "the first send never reached the provider"
     );
     let hang_started = Instant::now();
     for (n, customer) in WHILE_HUNG.iter().enumerate() {
-        post_whatsapp(&app, customer, &format!("wamid.o.w{n}"), "what are your hours?").await;
+        post_whatsapp(
+            &app,
+            customer,
+            &format!("wamid.o.w{n}"),
+            "what are your hours?",
+        )
+        .await;
     }
     let answered_meanwhile = eventually(30, || {
         let sends = faulty.fake.sends();
@@ -133,13 +148,43 @@ async fn outage_delivers_each_reply_once_or_hands_it_over(database_url: Option<S
         "the other conversations waited for the hung send ({others_took:?}, timeout {SEND_TIMEOUT_MS} ms)"
     );
 
-    post_whatsapp(&app, FAILS_TWICE, "wamid.o.a", "do you deliver to brooklyn?").await;
-    post_whatsapp(&app, RATE_LIMITED, "wamid.o.b", "do you deliver to brooklyn?").await;
+    post_whatsapp(
+        &app,
+        FAILS_TWICE,
+        "wamid.o.a",
+        "do you deliver to brooklyn?",
+    )
+    .await;
+    post_whatsapp(
+        &app,
+        RATE_LIMITED,
+        "wamid.o.b",
+        "do you deliver to brooklyn?",
+    )
+    .await;
     post_whatsapp(&app, RESET, "wamid.o.d", "do you deliver to brooklyn?").await;
-    post_whatsapp(&app, TWO_QUESTIONS, "wamid.o.f1", "do you deliver to brooklyn?").await;
+    post_whatsapp(
+        &app,
+        TWO_QUESTIONS,
+        "wamid.o.f1",
+        "do you deliver to brooklyn?",
+    )
+    .await;
     post_whatsapp(&app, TWO_QUESTIONS, "wamid.o.f2", "what are your hours?").await;
-    post_sms(&app, SMS_TAKEN_THEN_HUNG, "SMo0000000000000000000000000000001", "what are your hours?").await;
-    post_sms(&app, SMS_RESET, "SMo0000000000000000000000000000002", "what are your hours?").await;
+    post_sms(
+        &app,
+        SMS_TAKEN_THEN_HUNG,
+        "SMo0000000000000000000000000000001",
+        "what are your hours?",
+    )
+    .await;
+    post_sms(
+        &app,
+        SMS_RESET,
+        "SMo0000000000000000000000000000002",
+        "what are your hours?",
+    )
+    .await;
 
     // Settled: every reply sent, or unknown and handed over; nothing left to send.
     let customers: Vec<&str> = [
@@ -164,14 +209,21 @@ async fn outage_delivers_each_reply_once_or_hands_it_over(database_url: Option<S
         let expected = |c: &str| if c == TWO_QUESTIONS { 2 } else { 1 };
         let settled = customers.iter().all(|c| {
             statuses[c].len() == expected(c)
-                && statuses[c].iter().all(|(_, status)| status == "sent" || status == "unknown")
+                && statuses[c]
+                    .iter()
+                    .all(|(_, status)| status == "sent" || status == "unknown")
         });
         if settled && app.state.store.depths().await.unwrap().1 == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let status_of = |c: &str| statuses[c].iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>();
+    let status_of = |c: &str| {
+        statuses[c]
+            .iter()
+            .map(|(_, s)| s.as_str())
+            .collect::<Vec<_>>()
+    };
     println!("outage: {statuses:?}, others answered {others_took:?} into a hang");
 
     // Exactly once at the provider, never a duplicate.
@@ -207,7 +259,14 @@ async fn outage_delivers_each_reply_once_or_hands_it_over(database_url: Option<S
     assert_eq!(faulty.attempts_to(TAKEN_THEN_HUNG).len(), 1);
     assert_eq!(status_of(RESET), ["unknown"]);
     assert_eq!(faulty.attempts_to(RESET).len(), 1);
-    assert_eq!(app.state.store.count_queue("delivery_unknown").await.unwrap(), 2);
+    assert_eq!(
+        app.state
+            .store
+            .count_queue("delivery_unknown")
+            .await
+            .unwrap(),
+        2
+    );
 
     // Twilio was asked before resending: the taken one was found (one attempt
     // only), the reset one was not and went again.
@@ -216,7 +275,10 @@ async fn outage_delivers_each_reply_once_or_hands_it_over(database_url: Option<S
     assert!(*faulty.fake.listings.lock().unwrap() >= 2);
 
     // One conversation's replies arrive in the order they were written.
-    let written: Vec<String> = statuses[TWO_QUESTIONS].iter().map(|(t, _)| t.clone()).collect();
+    let written: Vec<String> = statuses[TWO_QUESTIONS]
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
     assert_eq!(status_of(TWO_QUESTIONS), ["sent", "sent"]);
     assert_eq!(sends_to(&faulty, TWO_QUESTIONS), written);
     app.stop().await;
