@@ -143,6 +143,11 @@ pub struct Settings {
     pub graph_api_version: String,
     /// Answer workers per process (each runs the models on a blocking thread).
     pub workers: usize,
+    /// Sends in flight at once per process: one hung send must not hold every
+    /// other conversation's reply (a conversation still sends one at a time).
+    pub delivery_concurrency: usize,
+    /// How long one send may take before it counts as failed.
+    pub send_timeout_ms: u64,
     pub whatsapp: WhatsappSettings,
     pub meta: MetaSettings,
     pub twilio: TwilioSettings,
@@ -165,6 +170,8 @@ impl Default for Settings {
             graph_base_url: crate::channels::graph::DEFAULT_BASE_URL.into(),
             graph_api_version: crate::channels::graph::DEFAULT_API_VERSION.into(),
             workers: 2,
+            delivery_concurrency: 8,
+            send_timeout_ms: crate::channels::SEND_TIMEOUT.as_millis() as u64,
             whatsapp: WhatsappSettings::default(),
             meta: MetaSettings::default(),
             twilio: TwilioSettings::default(),
@@ -196,6 +203,8 @@ const ENVIRONMENT: &[(&str, &str, &str)] = &[
     ("FRONTDESK_GRAPH_BASE_URL", "", "graph_base_url"),
     ("FRONTDESK_GRAPH_API_VERSION", "", "graph_api_version"),
     ("FRONTDESK_WORKERS", "", "workers"),
+    ("FRONTDESK_DELIVERY_CONCURRENCY", "", "delivery_concurrency"),
+    ("FRONTDESK_SEND_TIMEOUT_MS", "", "send_timeout_ms"),
     ("FRONTDESK_WHATSAPP_APP_SECRET", "whatsapp", "app_secret"),
     (
         "FRONTDESK_WHATSAPP_VERIFY_TOKEN",
@@ -259,7 +268,10 @@ impl Settings {
             let Some(value) = env(name).filter(|v| !v.is_empty()) else {
                 continue;
             };
-            let value = if matches!(*key, "workers" | "max_bytes" | "days") {
+            let value = if matches!(
+                *key,
+                "workers" | "max_bytes" | "days" | "delivery_concurrency" | "send_timeout_ms"
+            ) {
                 let number: i64 = value.parse().map_err(|_| ConfigError::Env {
                     name: name.to_string(),
                     message: "must be a whole number".into(),
@@ -328,6 +340,8 @@ mod tests {
         let settings = Settings::load_with(Some(&file), |name| match name {
             "FRONTDESK_WHATSAPP_APP_SECRET" => Some("s3cret-env".into()),
             "FRONTDESK_WORKERS" => Some("3".into()),
+            "FRONTDESK_DELIVERY_CONCURRENCY" => Some("16".into()),
+            "FRONTDESK_SEND_TIMEOUT_MS" => Some("1500".into()),
             "FRONTDESK_ATTACHMENTS_MAX_BYTES" => Some("2048".into()),
             "FRONTDESK_RETENTION_DAYS" => Some("400".into()),
             _ => None,
@@ -343,6 +357,8 @@ mod tests {
             "from-file"
         );
         assert_eq!(settings.workers, 3);
+        assert_eq!(settings.delivery_concurrency, 16);
+        assert_eq!(settings.send_timeout_ms, 1500);
         assert_eq!(settings.attachments.max_bytes, 2048);
         assert_eq!(settings.retention.days, Some(400));
         let printed = format!("{settings:?}");

@@ -335,7 +335,10 @@ pub fn build_email(from: &str, msg: &OutboundMessage) -> Result<lettre::Message,
 
 /// Sends a built email and returns its Message-ID. Permanent SMTP refusals
 /// (5xx: unknown mailbox, rejected as spam) are not retryable; transient
-/// ones (4xx: greylisting, mailbox busy), timeouts and connection errors are.
+/// ones (4xx: greylisting, mailbox busy) and a connection that was never made
+/// (refused, DNS, TLS handshake) are. A timeout or a connection lost during
+/// the dialogue may come after the server took the message (after the final
+/// `.` of DATA, before its 250), so it is ambiguous.
 pub async fn send_smtp(
     transport: &AsyncSmtpTransport<Tokio1Executor>,
     message: lettre::Message,
@@ -347,10 +350,19 @@ pub async fn send_smtp(
         .to_string();
     match transport.send(message).await {
         Ok(_) => Ok(message_id),
-        Err(err) => Err(SendError {
-            retryable: !(err.is_permanent() || err.is_client()),
-            message: format!("email: SMTP send failed: {err}"),
-        }),
+        Err(err) => {
+            let message = format!("email: SMTP send failed: {err}");
+            // lettre has no public kind for "could not connect"; its Display
+            // names that kind "Connection error".
+            let never_connected = err.is_tls() || err.to_string().starts_with("Connection error");
+            Err(if err.is_permanent() || err.is_client() {
+                SendError::permanent(message)
+            } else if err.is_transient() || never_connected {
+                SendError::new(true, message)
+            } else {
+                SendError::ambiguous(message)
+            })
+        }
     }
 }
 

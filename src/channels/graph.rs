@@ -113,20 +113,18 @@ pub(crate) fn describe_error(provider: &str, status: reqwest::StatusCode, body: 
                 .error_subcode
                 .map(|subcode| format!("/{subcode}"))
                 .unwrap_or_default();
-            SendError {
-                retryable: retryable_status(status)
-                    || error.is_transient
-                    || RETRYABLE_CODES.contains(&code),
-                message: format!(
+            SendError::new(
+                retryable_status(status) || error.is_transient || RETRYABLE_CODES.contains(&code),
+                format!(
                     "{provider}: HTTP {status}, error {code}{subcode}: {}",
                     error.message.as_deref().unwrap_or("(no message)")
                 ),
-            }
+            )
         }
-        Err(_) => SendError {
-            retryable: retryable_status(status),
-            message: format!("{provider}: HTTP {status}: {}", excerpt(body)),
-        },
+        Err(_) => SendError::new(
+            retryable_status(status),
+            format!("{provider}: HTTP {status}: {}", excerpt(body)),
+        ),
     }
 }
 

@@ -726,8 +726,10 @@ mod tests {
         );
     }
 
+    /// The request was written, so the provider may have taken it: resending
+    /// blindly could reach the customer twice.
     #[tokio::test]
-    async fn a_provider_slower_than_the_client_timeout_is_retryable() {
+    async fn a_provider_slower_than_the_client_timeout_leaves_the_outcome_unknown() {
         let provider =
             slow_fake_provider(200, r#"{"message_id":"m_late"}"#, Duration::from_secs(2)).await;
         let client = test_client(Duration::from_millis(200));
@@ -740,6 +742,25 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(error.retryable, "{error}");
+        assert!(error.ambiguous && !error.retryable, "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_sent_nothing_and_is_retryable() {
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let client = test_client(Duration::from_millis(500));
+        let error = send(
+            &client,
+            &format!("http://127.0.0.1:{closed}"),
+            "v21.0",
+            "t",
+            &reply(Channel::Messenger),
+        )
+        .await
+        .unwrap_err();
+        assert!(error.retryable && !error.ambiguous, "{error:?}");
     }
 }

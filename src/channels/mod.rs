@@ -12,6 +12,8 @@
 //! - [`email`] — inbound email through Mailgun routes, replies over SMTP.
 //! - [`graph`] — what the three Meta products share: the GET handshake, the
 //!   signature check and the Graph send call.
+//! - [`reconcile`] — asking Twilio whether a send whose answer was lost
+//!   reached it.
 //!
 //! Everything here except the `send` functions is pure: no database, no clock,
 //! no axum handlers. The HTTP layer reads the request, calls `verify_signature`
@@ -40,6 +42,7 @@ pub mod email;
 pub mod graph;
 pub mod media;
 pub mod meta;
+pub mod reconcile;
 pub mod twilio;
 pub mod whatsapp;
 pub mod window;
@@ -255,27 +258,55 @@ pub enum ChannelError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct SendError {
-    /// True for 5xx, 429, timeouts and network errors; false for other 4xx
-    /// (bad token, bad recipient, outside the messaging window), where the
-    /// same request will fail the same way.
+    /// True for 5xx, 429, refused connections and other failures where the
+    /// provider cannot have taken the message; false for other 4xx (bad token,
+    /// bad recipient, outside the messaging window), where the same request
+    /// will fail the same way.
     pub retryable: bool,
+    /// The request may have reached the provider and been taken (a timeout or
+    /// a connection cut after it was written, a 2xx without the documented
+    /// answer): sending again could reach the customer twice, so it is not
+    /// retried blindly (see `delivery`).
+    pub ambiguous: bool,
+    /// The provider said when to try again (`Retry-After` on a 429 or 503).
+    pub retry_after: Option<Duration>,
     pub message: String,
 }
 
 impl SendError {
-    pub(crate) fn permanent(message: impl Into<String>) -> Self {
+    pub(crate) fn new(retryable: bool, message: impl Into<String>) -> Self {
         SendError {
-            retryable: false,
+            retryable,
+            ambiguous: false,
+            retry_after: None,
             message: message.into(),
         }
     }
 
-    /// The request did not get an HTTP answer (connect, timeout, reset).
+    pub(crate) fn permanent(message: impl Into<String>) -> Self {
+        SendError::new(false, message)
+    }
+
+    /// The request did not get an HTTP answer. A connection that was never
+    /// made (refused, DNS, connect timeout) sent nothing and is safe to retry;
+    /// a timeout or a reset after it was made may have delivered the request.
     pub(crate) fn transport(provider: &str, err: &reqwest::Error) -> Self {
-        SendError {
+        let message = format!("{provider}: request failed: {err}");
+        if err.is_builder() {
             // A request that could not even be built will not build next time.
-            retryable: !err.is_builder(),
-            message: format!("{provider}: request failed: {err}"),
+            return SendError::permanent(message);
+        }
+        if err.is_connect() {
+            return SendError::new(true, message);
+        }
+        SendError::ambiguous(message)
+    }
+
+    /// The provider may have taken the message: neither retried nor failed.
+    pub(crate) fn ambiguous(message: impl Into<String>) -> Self {
+        SendError {
+            ambiguous: true,
+            ..SendError::new(false, message)
         }
     }
 
@@ -283,22 +314,28 @@ impl SendError {
     /// the answer is not what it documents. Retrying could send it twice,
     /// which is worse than not knowing its id.
     pub(crate) fn accepted_without_id(provider: &str, body: &str) -> Self {
-        SendError::permanent(format!(
+        SendError::ambiguous(format!(
             "{provider}: accepted the message but the response has no message id: {}",
             excerpt(body)
         ))
     }
 }
 
-/// How long a send may take before it counts as failed (and retryable).
+/// How long a send may take by default before it counts as failed
+/// (`FRONTDESK_SEND_TIMEOUT_MS` changes it).
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An HTTP client for the `send` functions, with connect and total timeouts.
 /// Build it once and share it: it pools connections.
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    http_client_with_timeout(SEND_TIMEOUT)
+}
+
+/// [`http_client`] with another total timeout (the connect timeout is at most 10 s).
+pub fn http_client_with_timeout(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(SEND_TIMEOUT)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
         .build()
 }
 
@@ -307,6 +344,28 @@ pub(crate) fn retryable_status(status: reqwest::StatusCode) -> bool {
     status.is_server_error()
         || status == reqwest::StatusCode::TOO_MANY_REQUESTS
         || status == reqwest::StatusCode::REQUEST_TIMEOUT
+}
+
+/// The wait a 429 or 503 asks for in `Retry-After`: whole seconds, or an
+/// HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`) taken against `now_ms`. `None`
+/// for other statuses, a missing or unreadable header, or a date in the past.
+pub fn retry_after(
+    status: reqwest::StatusCode,
+    header: Option<&str>,
+    now_ms: i64,
+) -> Option<Duration> {
+    if status != reqwest::StatusCode::TOO_MANY_REQUESTS
+        && status != reqwest::StatusCode::SERVICE_UNAVAILABLE
+    {
+        return None;
+    }
+    let value = header?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait_ms = at.as_millisecond() - now_ms;
+    (wait_ms > 0).then(|| Duration::from_millis(wait_ms as u64))
 }
 
 /// Sends `request` and returns the JSON body of a 2xx answer. A non-2xx answer
@@ -321,6 +380,14 @@ pub(crate) async fn send_for_json(
         .await
         .map_err(|err| SendError::transport(provider, &err))?;
     let status = response.status();
+    let wait = retry_after(
+        status,
+        response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+        crate::store::now_ms(),
+    );
     let body = match response.text().await {
         Ok(body) => body,
         Err(err) if status.is_success() => {
@@ -332,7 +399,9 @@ pub(crate) async fn send_for_json(
         Err(_) => String::new(),
     };
     if !status.is_success() {
-        return Err(describe_error(status, &body));
+        let mut error = describe_error(status, &body);
+        error.retry_after = wait;
+        return Err(error);
     }
     serde_json::from_str(&body).map_err(|_| SendError::accepted_without_id(provider, &body))
 }
@@ -380,6 +449,37 @@ mod tests {
         for status in [400, 401, 403, 404, 409, 422] {
             assert!(!retryable_status(StatusCode::from_u16(status).unwrap()));
         }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_on_429_and_503_only() {
+        use reqwest::StatusCode;
+        let now = jiff::Timestamp::from_second(1_445_412_475).unwrap(); // 07:27:55 GMT
+        let now_ms = now.as_millisecond();
+        let limited = StatusCode::TOO_MANY_REQUESTS;
+        assert_eq!(
+            retry_after(limited, Some("2"), now_ms),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_after(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("Wed, 21 Oct 2015 07:28:00 GMT"),
+                now_ms
+            ),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            retry_after(limited, Some("Wed, 21 Oct 2015 07:27:00 GMT"), now_ms),
+            None,
+            "a date in the past asks for no wait"
+        );
+        assert_eq!(retry_after(limited, Some("soon"), now_ms), None);
+        assert_eq!(retry_after(limited, None, now_ms), None);
+        assert_eq!(
+            retry_after(StatusCode::INTERNAL_SERVER_ERROR, Some("2"), now_ms),
+            None
+        );
     }
 
     #[test]

@@ -304,10 +304,7 @@ pub async fn send(
             ),
             _ => format!("twilio: HTTP {status}: {}", excerpt(body)),
         };
-        SendError {
-            retryable: retryable_status(status),
-            message,
-        }
+        SendError::new(retryable_status(status), message)
     })
     .await?;
     answer["sid"]

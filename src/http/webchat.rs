@@ -763,13 +763,9 @@ pub async fn push_reply(state: &AppState, message: &OutboundMessage) -> Result<S
         .store
         .outbox_message(&message.idempotency_key)
         .await
-        .map_err(|error| SendError {
-            retryable: true,
-            message: error.to_string(),
-        })?
-        .ok_or_else(|| SendError {
-            retryable: false,
-            message: format!("no stored reply for {}", message.idempotency_key),
+        .map_err(|error| SendError::new(true, error.to_string()))?
+        .ok_or_else(|| {
+            SendError::permanent(format!("no stored reply for {}", message.idempotency_key))
         })?;
     let sockets = state
         .chat_hub

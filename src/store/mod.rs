@@ -168,6 +168,9 @@ pub struct OutboxItem {
     pub template: Option<String>,
     /// A Messenger message tag (`HUMAN_AGENT` for a person's reply after 24 hours).
     pub tag: Option<String>,
+    /// Set when an earlier attempt may have reached the provider: when that
+    /// attempt began (ms). The provider is asked before sending again.
+    pub unconfirmed_since_ms: Option<i64>,
 }
 
 /// An escalation waiting for a person.

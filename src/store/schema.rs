@@ -197,6 +197,18 @@ CREATE TABLE webhook_tokens (
 CREATE INDEX webhook_tokens_by_age ON webhook_tokens (seen_ms);
 "#,
     ),
+    // Delivery under outages: which earlier attempt may have reached the
+    // provider (reconciled before a resend), the earliest the provider allows
+    // the next attempt (Retry-After), and the index that finds a
+    // conversation's other sends (one at a time, in order).
+    (
+        6,
+        r#"
+ALTER TABLE outbox ADD COLUMN unconfirmed_ms INTEGER;
+ALTER TABLE outbox ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX outbox_by_message ON outbox (message_id);
+"#,
+    ),
 ];
 
 /// (version, statements) for PostgreSQL.
@@ -389,6 +401,18 @@ CREATE TABLE webhook_tokens (
     seen_ms BIGINT NOT NULL
 );
 CREATE INDEX webhook_tokens_by_age ON webhook_tokens (seen_ms);
+"#,
+    ),
+    // Delivery under outages: which earlier attempt may have reached the
+    // provider (reconciled before a resend), the earliest the provider allows
+    // the next attempt (Retry-After), and the index that finds a
+    // conversation's other sends (one at a time, in order).
+    (
+        6,
+        r#"
+ALTER TABLE outbox ADD COLUMN unconfirmed_ms BIGINT;
+ALTER TABLE outbox ADD COLUMN not_before_ms BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX outbox_by_message ON outbox (message_id);
 "#,
     ),
 ];

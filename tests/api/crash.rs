@@ -170,9 +170,10 @@ async fn sigkill_during_load_loses_nothing_and_answers_each_message_once() {
         "every acknowledged message is stored exactly once"
     );
     assert!(all_answered, "lost {lost} replies");
+    // The server runs the default FRONTDESK_DELIVERY_CONCURRENCY of 8 sends at once.
     assert!(
-        handed_over <= kills,
-        "at most one send is in flight per kill per worker"
+        handed_over <= kills * 8,
+        "at most 8 sends are in flight per kill"
     );
     assert_eq!(lost, 0);
     assert_eq!(duplicates, 0, "duplicate replies");

@@ -29,6 +29,8 @@ pub struct Sent {
     pub provider: &'static str,
     pub to: String,
     pub text: String,
+    /// When the fake took it, in ms since the Unix epoch (the store's clock).
+    pub at_ms: i64,
 }
 
 /// A file a fake provider serves: its content type and bytes.
@@ -44,6 +46,8 @@ pub struct FakeProviders {
     pub media: Arc<Mutex<HashMap<String, MediaFile>>>,
     /// Media downloads refused for wrong or missing credentials.
     pub media_refused: Arc<Mutex<usize>>,
+    /// Twilio message listings asked for (reconciling an unanswered send).
+    pub listings: Arc<Mutex<usize>>,
 }
 
 impl FakeProviders {
@@ -230,6 +234,7 @@ fn record_graph_send(
         provider,
         to: to.unwrap_or("").into(),
         text: text.unwrap_or("").into(),
+        at_ms: frontdesk::store::now_ms(),
     });
     let id = format!("{provider}.out.{}", sent.len());
     let id = if provider == "whatsapp" {
@@ -278,10 +283,56 @@ async fn twilio_send(
         provider: "twilio",
         to: field("To"),
         text: field("Body"),
+        at_ms: frontdesk::store::now_ms(),
     });
     (
         StatusCode::CREATED,
-        Json(serde_json::json!({"sid": format!("SM{:032}", sent.len()), "status": "queued"})),
+        Json(serde_json::json!({"sid": twilio_sid(sent.len()), "status": "queued"})),
+    )
+}
+
+/// The sid the fake gives the `n`th message it took (counting from 1).
+fn twilio_sid(n: usize) -> String {
+    format!("SM{n:032}")
+}
+
+/// Twilio's message list, newest first, filtered by `To` and `From` as the real
+/// API does (the fake sends every message from the one configured number).
+async fn twilio_list(
+    State(fake): State<FakeProviders>,
+    Path(sid): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    if sid.trim_end_matches(".json") != TWILIO_SID {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"code": 20404, "message": "not found"})),
+        );
+    }
+    *fake.listings.lock().unwrap() += 1;
+    let sent = fake.sent.lock().unwrap();
+    let messages: Vec<serde_json::Value> = sent
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, s)| s.provider == "twilio")
+        .filter(|(_, s)| query.get("To").is_none_or(|to| *to == s.to))
+        .map(|(n, s)| {
+            let created = jiff::Timestamp::from_millisecond(s.at_ms).unwrap();
+            serde_json::json!({
+                "sid": twilio_sid(n + 1),
+                "to": s.to,
+                "from": query.get("From").cloned().unwrap_or_default(),
+                "body": s.text,
+                "status": "sent",
+                "direction": "outbound-api",
+                "date_created": jiff::fmt::rfc2822::to_string(&created.to_zoned(jiff::tz::TimeZone::UTC)).unwrap(),
+            })
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({"messages": messages, "page": 0, "page_size": 50})),
     )
 }
 
@@ -292,7 +343,7 @@ pub async fn start_fake_providers() -> (String, FakeProviders) {
         .route("/{version}/{phone_id}/messages", post(graph_send))
         .route(
             "/2010-04-01/Accounts/{sid}/Messages.json",
-            post(twilio_send),
+            post(twilio_send).get(twilio_list),
         )
         // The same segment names as the send route: the router needs them to match.
         .route("/{version}/{phone_id}", get(graph_media_info))
