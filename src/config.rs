@@ -93,6 +93,15 @@ impl Default for AttachmentSettings {
     }
 }
 
+/// The store (`[store]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `power-safe` (default): an acknowledged message survives a power loss;
+    /// `process-crash`: only a crash of the process (see `store::Durability`).
+    pub durability: crate::store::Durability,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetaSettings {
@@ -140,6 +149,7 @@ pub struct Settings {
     pub inbox: InboxSettings,
     pub alerts: AlertSettings,
     pub attachments: AttachmentSettings,
+    pub store: StoreSettings,
 }
 
 impl Default for Settings {
@@ -161,6 +171,7 @@ impl Default for Settings {
             inbox: InboxSettings::default(),
             alerts: AlertSettings::default(),
             attachments: AttachmentSettings::default(),
+            store: StoreSettings::default(),
         }
     }
 }
@@ -216,6 +227,7 @@ const ENVIRONMENT: &[(&str, &str, &str)] = &[
         "attachments",
         "max_bytes",
     ),
+    ("FRONTDESK_STORE_DURABILITY", "store", "durability"),
 ];
 
 impl Settings {
@@ -332,6 +344,22 @@ mod tests {
         assert_eq!(settings.attachments.max_bytes, 2048);
         let printed = format!("{settings:?}");
         assert!(!printed.contains("s3cret"), "{printed}");
+    }
+
+    #[test]
+    fn durability_is_power_safe_unless_relaxed() {
+        use crate::store::Durability;
+        let default = Settings::load_with(None, |_| None).unwrap();
+        assert_eq!(default.store.durability, Durability::PowerSafe);
+        let relaxed = Settings::load_with(None, |name| {
+            (name == "FRONTDESK_STORE_DURABILITY").then(|| "process-crash".into())
+        })
+        .unwrap();
+        assert_eq!(relaxed.store.durability, Durability::ProcessCrash);
+        let typo = Settings::load_with(None, |name| {
+            (name == "FRONTDESK_STORE_DURABILITY").then(|| "fast".into())
+        });
+        assert!(typo.unwrap_err().to_string().contains("fast"));
     }
 
     #[test]

@@ -20,4 +20,6 @@ mod photos;
 mod reindex;
 mod serve;
 mod serve_helpers;
+mod serve_process;
+mod shutdown;
 mod webchat;
