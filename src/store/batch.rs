@@ -44,14 +44,15 @@ pub struct IngestWriter {
 
 impl IngestWriter {
     /// Starts the writer tasks: one on SQLite (one connection, one writer
-    /// anyway), a few on PostgreSQL so one batch's statements overlap
-    /// another's commit.
+    /// anyway), eight on PostgreSQL, whose statements are network round trips:
+    /// one batch's statements overlap another's, and the server's WAL flush
+    /// still groups their commits (half the pool stays for the workers).
     pub fn start(store: Store) -> IngestWriter {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let receiver = Arc::new(Mutex::new(receiver));
         let writers = match store.backend {
             Backend::Sqlite => 1,
-            Backend::Postgres => 4,
+            Backend::Postgres => 8,
         };
         for _ in 0..writers {
             tokio::spawn(run_writer(store.clone(), receiver.clone()));

@@ -39,8 +39,9 @@ async fn crash_run(target: Target) {
     let ingest_seconds = started.elapsed().as_secs_f64();
 
     // PostgreSQL keeps a killed replica's leases until they expire (30 s for
-    // an answer, 60 s for a send): other replicas may be alive.
-    let outcome = settle_and_count(&target, &fake, messages, 300).await;
+    // an answer, 60 s for a send): other replicas may be alive. So up to
+    // 90 s may pass without progress.
+    let outcome = settle_and_count(&target, &fake, messages, 90).await;
     child.kill().ok();
     let _ = child.wait();
     println!(

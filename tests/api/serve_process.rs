@@ -97,6 +97,8 @@ pub struct Load {
     pub in_flight: Arc<AtomicUsize>,
     /// Answers other than 200 (503 while a store is down, refused connections).
     pub refused: Arc<AtomicUsize>,
+    /// Of those, 503 answers: the server could not commit and said so.
+    pub unavailable: Arc<AtomicUsize>,
     pub senders: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -114,11 +116,16 @@ impl Load {
         let acknowledged = Arc::new(AtomicUsize::new(0));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let refused = Arc::new(AtomicUsize::new(0));
+        let unavailable = Arc::new(AtomicUsize::new(0));
         let mut senders = Vec::new();
         for lane in 0..lanes {
             let (client, base) = (client.clone(), base.clone());
-            let (acknowledged, in_flight, refused) =
-                (acknowledged.clone(), in_flight.clone(), refused.clone());
+            let (acknowledged, in_flight, refused, unavailable) = (
+                acknowledged.clone(),
+                in_flight.clone(),
+                refused.clone(),
+                unavailable.clone(),
+            );
             senders.push(tokio::spawn(async move {
                 for n in (lane..messages).step_by(lanes) {
                     let body = whatsapp_payload(
@@ -142,6 +149,9 @@ impl Load {
                             break;
                         }
                         refused.fetch_add(1, Ordering::SeqCst);
+                        if matches!(&sent, Ok(response) if response.status() == 503) {
+                            unavailable.fetch_add(1, Ordering::SeqCst);
+                        }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
@@ -151,6 +161,7 @@ impl Load {
             acknowledged,
             in_flight,
             refused,
+            unavailable,
             senders,
         }
     }
@@ -190,8 +201,9 @@ pub struct Outcome {
     pub duplicates: usize,
 }
 
-/// Waits (up to `seconds`) for every job to be done and the outbox drained
-/// (sent or settled), then counts.
+/// Waits for every job to be done and the outbox drained (sent or settled),
+/// as long as the answers keep coming: it gives up after `seconds` without
+/// progress (a long run answers for minutes), then counts.
 pub async fn settle_and_count(
     target: &Target,
     fake: &FakeProviders,
@@ -199,14 +211,17 @@ pub async fn settle_and_count(
     seconds: u64,
 ) -> Outcome {
     let store = target.store().await;
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut last = (-1, -1, -1);
+    let mut deadline = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < deadline {
         let (jobs, outbox, _) = store.depths().await.unwrap();
-        if jobs == 0
-            && outbox == 0
-            && store.count_messages("out").await.unwrap() as usize >= messages
-        {
+        let out = store.count_messages("out").await.unwrap();
+        if jobs == 0 && outbox == 0 && out as usize >= messages {
             break;
+        }
+        if (jobs, outbox, out) != last {
+            last = (jobs, outbox, out);
+            deadline = Instant::now() + Duration::from_secs(seconds);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -56,7 +56,7 @@ async fn sigterm_run(target: Target) {
     let (restarted, _) = start_server(&target, &fake_base, port);
     child = restarted;
     load.finish().await;
-    let outcome = settle_and_count(&target, &fake, messages, 120).await;
+    let outcome = settle_and_count(&target, &fake, messages, 60).await;
     child.kill().ok();
     let _ = child.wait();
     println!("shutdown test ({}): {outcome:?}", target.label());
