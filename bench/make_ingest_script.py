@@ -53,4 +53,12 @@ request = function()
   counter = counter + 1
   return wrk.format("POST", nil, {{["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = signatures[i]}}, bodies[i])
 end
+-- One machine-readable line for bench/ingest.sh: acknowledged (2xx) answers
+-- per second and their latency percentiles.
+done = function(summary, latency, requests)
+  local refused = summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  local acked = summary.requests - summary.errors.status
+  io.write(string.format("RESULT acked=%d refused=%d seconds=%.3f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\\n",
+    acked, refused, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
 """)

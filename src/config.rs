@@ -103,6 +103,15 @@ pub struct RetentionSettings {
     pub days: Option<u32>,
 }
 
+/// The store (`[store]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `power-safe` (default): an acknowledged message survives a power loss;
+    /// `process-crash`: only a crash of the process (see `store::Durability`).
+    pub durability: crate::store::Durability,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetaSettings {
@@ -156,6 +165,7 @@ pub struct Settings {
     pub alerts: AlertSettings,
     pub attachments: AttachmentSettings,
     pub retention: RetentionSettings,
+    pub store: StoreSettings,
 }
 
 impl Default for Settings {
@@ -180,6 +190,7 @@ impl Default for Settings {
             alerts: AlertSettings::default(),
             attachments: AttachmentSettings::default(),
             retention: RetentionSettings::default(),
+            store: StoreSettings::default(),
         }
     }
 }
@@ -238,6 +249,7 @@ const ENVIRONMENT: &[(&str, &str, &str)] = &[
         "max_bytes",
     ),
     ("FRONTDESK_RETENTION_DAYS", "retention", "days"),
+    ("FRONTDESK_STORE_DURABILITY", "store", "durability"),
 ];
 
 impl Settings {
@@ -363,6 +375,22 @@ mod tests {
         assert_eq!(settings.retention.days, Some(400));
         let printed = format!("{settings:?}");
         assert!(!printed.contains("s3cret"), "{printed}");
+    }
+
+    #[test]
+    fn durability_is_power_safe_unless_relaxed() {
+        use crate::store::Durability;
+        let default = Settings::load_with(None, |_| None).unwrap();
+        assert_eq!(default.store.durability, Durability::PowerSafe);
+        let relaxed = Settings::load_with(None, |name| {
+            (name == "FRONTDESK_STORE_DURABILITY").then(|| "process-crash".into())
+        })
+        .unwrap();
+        assert_eq!(relaxed.store.durability, Durability::ProcessCrash);
+        let typo = Settings::load_with(None, |name| {
+            (name == "FRONTDESK_STORE_DURABILITY").then(|| "fast".into())
+        });
+        assert!(typo.unwrap_err().to_string().contains("fast"));
     }
 
     #[test]

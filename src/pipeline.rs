@@ -13,10 +13,15 @@ use tokio::sync::watch;
 
 /// How long a claimed message stays with one worker before another may take it.
 pub const ANSWER_LEASE_MS: i64 = 30_000;
+/// How long a stopping worker lets the message in hand finish before it
+/// gives it back (lease cleared) for the next start or another replica.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How many earlier turns the assistant sees.
 const HISTORY_TURNS: i64 = 6;
 
-/// Runs until `shutdown` turns true; finishes the message in hand first.
+/// Runs until `shutdown` turns true; finishes the message in hand first, or
+/// after [`SHUTDOWN_GRACE`] gives it back unanswered (its reply transaction
+/// never committed, so nothing of it is half-written).
 pub async fn run_answer_worker(
     state: AppState,
     worker: String,
@@ -35,7 +40,22 @@ pub async fn run_answer_worker(
             break;
         }
         match state.store.claim_job(&worker, ANSWER_LEASE_MS).await {
-            Ok(Some(job)) => answer(&state, &media_client, job).await,
+            Ok(Some(job)) => {
+                let mut stopping = shutdown.clone();
+                let grace_over = async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
+                };
+                tokio::select! {
+                    _ = answer(&state, &media_client, job.clone()) => {}
+                    _ = grace_over => {
+                        tracing::warn!(message = %job.message_id, "stopping: the message in hand is given back");
+                        if let Err(error) = state.store.release_job(&job, "given back at shutdown", 0).await {
+                            tracing::error!(%error, "giving the message back failed; its lease will expire");
+                        }
+                    }
+                }
+            }
             Ok(None) => {
                 tokio::select! {
                     _ = state.new_work.notified() => {}

@@ -102,7 +102,9 @@ impl Application {
             move |source| StartupError::Io { what, source }
         };
         std::fs::create_dir_all(&settings.data_dir).map_err(io("creating the data dir"))?;
-        let store = crate::store::Store::connect(&settings.database()).await?;
+        let store =
+            crate::store::Store::connect_with(&settings.database(), settings.store.durability)
+                .await?;
         // A restarted single-process SQLite service knows that every lease in
         // its file belonged to its own dead predecessor.
         store.release_stale_leases().await?;
@@ -142,6 +144,7 @@ impl Application {
         let public_base = settings.public_base(&bound.to_string());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let state = crate::http::AppState {
+            ingest: crate::store::IngestWriter::start(store.clone()),
             store,
             assistant,
             settings: Arc::new(settings),

@@ -29,6 +29,9 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Inbound messages go through here (group commit), not `store.ingest`:
+    /// a handler waits until the batch holding its message is committed.
+    pub ingest: crate::store::IngestWriter,
     /// The assistant being served; `current()` at the moment a message is
     /// answered (the knowledge folder is reloaded live).
     pub assistant: Arc<crate::reload::LiveAssistant>,

@@ -685,7 +685,11 @@ async fn receive(
         attachments: Vec::new(),
     };
     let (message, attachments) = crate::attachments::prepare(state, &message).await;
-    let stored = match state.store.ingest_with(&message, &attachments).await {
+    let stored = match state
+        .ingest
+        .ingest(message.clone(), attachments.clone())
+        .await
+    {
         Ok(Ingested::New { message_id, .. }) => {
             state
                 .metrics

@@ -164,7 +164,11 @@ async fn upload(
     };
     let (message, attachments) = crate::attachments::prepare(&state, &message).await;
     let attachment_id = attachments.first().map(|a| a.id.clone());
-    let stored = match state.store.ingest_with(&message, &attachments).await {
+    let stored = match state
+        .ingest
+        .ingest(message.clone(), attachments.clone())
+        .await
+    {
         Ok(Ingested::New { message_id, .. }) => {
             state
                 .metrics

@@ -96,7 +96,11 @@ async fn persist(state: &AppState, items: Vec<Inbound>) -> Result<usize, AppErro
             Inbound::Message(message) => {
                 // Photo ids and markers; inline bytes are checked and written now.
                 let (message, attachments) = crate::attachments::prepare(state, &message).await;
-                let outcome = state.store.ingest_with(&message, &attachments).await;
+                // The next group commit: answered once its batch is durable.
+                let outcome = state
+                    .ingest
+                    .ingest(message.clone(), attachments.clone())
+                    .await;
                 let outcome = match outcome {
                     Ok(outcome) => outcome,
                     Err(error) => {

@@ -19,104 +19,18 @@ impl Store {
         message: &InboundMessage,
         attachments: &[NewAttachment],
     ) -> Result<Ingested, StoreError> {
-        let now = now_ms();
-        let channel = message.channel.as_str();
         let mut tx = self.pool.begin().await?;
-        if message.is_echo {
-            let own: Option<AnyRow> = sqlx::query(
-                "SELECT id FROM outbox WHERE channel = $1 AND provider_message_id = $2",
-            )
-            .bind(channel)
-            .bind(&message.provider_message_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if own.is_some() {
-                return Ok(Ingested::OwnEcho);
+        match ingest_in(&mut tx, message, attachments).await? {
+            Written::Done(outcome) => {
+                tx.commit().await?;
+                Ok(outcome)
+            }
+            // Another writer stored the same provider id meanwhile.
+            Written::Raced => {
+                tx.rollback().await?;
+                Ok(Ingested::Duplicate)
             }
         }
-        // Upserts that return the row id: one statement each instead of insert + select.
-        let fresh_contact_id = new_id();
-        let contact_id: String = sqlx::query(
-            "INSERT INTO contacts (id, channel, address, display_name, created_ms) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (channel, address) DO UPDATE SET display_name = COALESCE(excluded.display_name, contacts.display_name) RETURNING id",
-        )
-        .bind(&fresh_contact_id)
-        .bind(channel)
-        .bind(&message.sender)
-        .bind(message.sender_name.clone())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-        if contact_id == fresh_contact_id {
-            link_new_contact(&mut tx, &contact_id, message.channel, &message.sender).await?;
-        }
-        let conversation_id: String = sqlx::query(
-            "INSERT INTO conversations (id, contact_id, channel, business_account, owner, status, thread_ref, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, 'bot', 'open', $5, $6, $6) \
-             ON CONFLICT (contact_id, channel, business_account) DO UPDATE SET updated_ms = excluded.updated_ms, \
-             status = CASE WHEN conversations.status = 'resolved' THEN 'open' ELSE conversations.status END RETURNING id",
-        )
-        .bind(new_id())
-        .bind(&contact_id)
-        .bind(channel)
-        .bind(&message.business_account)
-        .bind(message.thread_ref.clone())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-        let (direction, author, status) = if message.is_echo {
-            ("out", "human", "sent")
-        } else {
-            ("in", "customer", "received")
-        };
-        let message_id = new_id();
-        let inserted: Option<AnyRow> = sqlx::query(
-            "INSERT INTO messages (id, conversation_id, direction, author, channel, provider_message_id, text, subject, status, provider_ms, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (channel, provider_message_id) DO NOTHING RETURNING id",
-        )
-        .bind(&message_id)
-        .bind(&conversation_id)
-        .bind(direction)
-        .bind(author)
-        .bind(channel)
-        .bind(&message.provider_message_id)
-        .bind(&message.text)
-        .bind(message.subject.clone())
-        .bind(status)
-        .bind((message.timestamp_ms > 0).then_some(message.timestamp_ms))
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if inserted.is_none() {
-            tx.rollback().await?;
-            return Ok(Ingested::Duplicate);
-        }
-        attachments::insert_in(&mut tx, &message_id, &conversation_id, attachments, now).await?;
-        events::record_in(&mut tx, "message", Some(&conversation_id)).await?;
-        let outcome = if message.is_echo {
-            sqlx::query("UPDATE conversations SET owner = 'human', updated_ms = $2 WHERE id = $1")
-                .bind(&conversation_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            Ingested::HumanReply { conversation_id }
-        } else {
-            sqlx::query(
-                "INSERT INTO jobs (message_id, state, created_ms) VALUES ($1, 'pending', $2)",
-            )
-            .bind(&message_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            Ingested::New {
-                message_id,
-                conversation_id,
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
     }
 
     /// Applies a delivery status callback; states only move forward.
@@ -191,4 +105,126 @@ async fn link_new_contact(
             .await?;
     }
     Ok(())
+}
+
+/// What [`ingest_in`] did inside its caller's transaction.
+pub(super) enum Written {
+    Done(Ingested),
+    /// The message's insert met a row another transaction committed after
+    /// the duplicate check: the caller must roll back what it wrote.
+    Raced,
+}
+
+/// An inbound message's rows (contact, conversation, message, attachments,
+/// event, job) inside the caller's transaction; the caller commits. Shared by
+/// [`Store::ingest_with`] (one message) and the group commit in `batch.rs`.
+pub(super) async fn ingest_in(
+    tx: &mut sqlx::AnyConnection,
+    message: &InboundMessage,
+    attachments: &[NewAttachment],
+) -> Result<Written, StoreError> {
+    let now = now_ms();
+    let channel = message.channel.as_str();
+    if message.is_echo {
+        let own: Option<AnyRow> =
+            sqlx::query("SELECT id FROM outbox WHERE channel = $1 AND provider_message_id = $2")
+                .bind(channel)
+                .bind(&message.provider_message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if own.is_some() {
+            return Ok(Written::Done(Ingested::OwnEcho));
+        }
+    }
+    // A provider retry is answered before anything is written, so a batch
+    // (store::batch) can hold it beside new messages without touching the
+    // contact or conversation; the insert's ON CONFLICT still guards the race.
+    let stored: Option<AnyRow> =
+        sqlx::query("SELECT id FROM messages WHERE channel = $1 AND provider_message_id = $2")
+            .bind(channel)
+            .bind(&message.provider_message_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if stored.is_some() {
+        return Ok(Written::Done(Ingested::Duplicate));
+    }
+    // Upserts that return the row id: one statement each instead of insert + select.
+    let fresh_contact_id = new_id();
+    let contact_id: String = sqlx::query(
+        "INSERT INTO contacts (id, channel, address, display_name, created_ms) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (channel, address) DO UPDATE SET display_name = COALESCE(excluded.display_name, contacts.display_name) RETURNING id",
+    )
+    .bind(&fresh_contact_id)
+    .bind(channel)
+    .bind(&message.sender)
+    .bind(message.sender_name.clone())
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    if contact_id == fresh_contact_id {
+        link_new_contact(tx, &contact_id, message.channel, &message.sender).await?;
+    }
+    let conversation_id: String = sqlx::query(
+        "INSERT INTO conversations (id, contact_id, channel, business_account, owner, status, thread_ref, created_ms, updated_ms) \
+         VALUES ($1, $2, $3, $4, 'bot', 'open', $5, $6, $6) \
+         ON CONFLICT (contact_id, channel, business_account) DO UPDATE SET updated_ms = excluded.updated_ms, \
+         status = CASE WHEN conversations.status = 'resolved' THEN 'open' ELSE conversations.status END RETURNING id",
+    )
+    .bind(new_id())
+    .bind(&contact_id)
+    .bind(channel)
+    .bind(&message.business_account)
+    .bind(message.thread_ref.clone())
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    let (direction, author, status) = if message.is_echo {
+        ("out", "human", "sent")
+    } else {
+        ("in", "customer", "received")
+    };
+    let message_id = new_id();
+    let inserted: Option<AnyRow> = sqlx::query(
+        "INSERT INTO messages (id, conversation_id, direction, author, channel, provider_message_id, text, subject, status, provider_ms, created_ms, updated_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (channel, provider_message_id) DO NOTHING RETURNING id",
+    )
+    .bind(&message_id)
+    .bind(&conversation_id)
+    .bind(direction)
+    .bind(author)
+    .bind(channel)
+    .bind(&message.provider_message_id)
+    .bind(&message.text)
+    .bind(message.subject.clone())
+    .bind(status)
+    .bind((message.timestamp_ms > 0).then_some(message.timestamp_ms))
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_none() {
+        return Ok(Written::Raced);
+    }
+    attachments::insert_in(tx, &message_id, &conversation_id, attachments, now).await?;
+    events::record_in(tx, "message", Some(&conversation_id)).await?;
+    let outcome = if message.is_echo {
+        sqlx::query("UPDATE conversations SET owner = 'human', updated_ms = $2 WHERE id = $1")
+            .bind(&conversation_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        Ingested::HumanReply { conversation_id }
+    } else {
+        sqlx::query("INSERT INTO jobs (message_id, state, created_ms) VALUES ($1, 'pending', $2)")
+            .bind(&message_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        Ingested::New {
+            message_id,
+            conversation_id,
+        }
+    };
+    Ok(Written::Done(outcome))
 }

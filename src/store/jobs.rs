@@ -227,4 +227,21 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Leases held right now: (messages claimed by an answer worker or
+    /// waiting out a retry, sends in flight). Both are zero after a clean stop.
+    pub async fn leases_held(&self) -> Result<(i64, i64), StoreError> {
+        let jobs: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM jobs WHERE state = 'pending' AND lease_until_ms > $1",
+        )
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        let sends: i64 = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE state = 'sending'")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok((jobs, sends))
+    }
 }

@@ -13,6 +13,7 @@ mod accounts;
 mod attachments;
 mod backup;
 mod contacts;
+mod batch;
 mod conversations;
 pub mod events;
 mod forms;
@@ -33,6 +34,7 @@ pub use contacts::{
     contact_search_pattern, AttachmentRecord, ContactMatch, ContactRecord, ConversationRecord,
     FormRecord, MessageRecord, PersonData, Purged, QueueRecord,
 };
+pub use batch::{BatchItem, IngestWriter, MAX_BATCH};
 pub use events::StoredEvent;
 pub use forms::FormWrite;
 pub use inbox::{ConversationSummary, HumanReply, InboxMessage, Note, View};
@@ -49,6 +51,27 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("not found: {0}")]
     NotFound(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(&'static str),
+}
+
+/// What a commit survives (`[store] durability`). Acknowledged messages are
+/// committed either way; this says what may undo a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// A commit survives a power loss or an OS crash: SQLite fsyncs the WAL
+    /// on every commit (`synchronous=FULL`, one fsync per group commit);
+    /// PostgreSQL commits as configured on the server (`synchronous_commit`).
+    #[default]
+    PowerSafe,
+    /// A commit survives our process being killed, not the machine losing
+    /// power: SQLite `synchronous=NORMAL` (the WAL is fsynced at checkpoints
+    /// only), PostgreSQL `synchronous_commit=off` for our sessions. A power
+    /// loss or OS crash can lose the last acknowledged messages (SQLite: those
+    /// since the last checkpoint; PostgreSQL: up to about 3 × `wal_writer_delay`);
+    /// the providers will not resend them, since they were acknowledged.
+    ProcessCrash,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,8 +245,13 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects and applies any pending migrations.
+    /// Connects (power-safe commits) and applies any pending migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, Durability::PowerSafe).await
+    }
+
+    /// [`Store::connect`] with the commit durability chosen in the settings.
+    pub async fn connect_with(url: &str, durability: Durability) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -238,12 +266,18 @@ impl Store {
             Backend::Sqlite => {
                 AnyPoolOptions::new()
                     .max_connections(1)
-                    .after_connect(|connection, _| {
+                    .after_connect(move |connection, _| {
                         Box::pin(async move {
-                            // WAL + NORMAL: a committed message survives a crash of
-                            // the process (SIGKILL); see ARCHITECTURE.md.
+                            // WAL + FULL: each commit fsyncs the WAL, so an
+                            // acknowledged message survives a power loss; NORMAL
+                            // only a crash of the process (see `Durability`).
                             connection.execute("PRAGMA journal_mode=WAL").await?;
-                            connection.execute("PRAGMA synchronous=NORMAL").await?;
+                            connection
+                                .execute(match durability {
+                                    Durability::PowerSafe => "PRAGMA synchronous=FULL",
+                                    Durability::ProcessCrash => "PRAGMA synchronous=NORMAL",
+                                })
+                                .await?;
                             connection.execute("PRAGMA busy_timeout=5000").await?;
                             connection.execute("PRAGMA foreign_keys=ON").await?;
                             Ok(())
@@ -255,6 +289,16 @@ impl Store {
             Backend::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(16)
+                    // A database that is down answers 503 soon, not after 30 s.
+                    .acquire_timeout(std::time::Duration::from_secs(5))
+                    .after_connect(move |connection, _| {
+                        Box::pin(async move {
+                            if durability == Durability::ProcessCrash {
+                                connection.execute("SET synchronous_commit = off").await?;
+                            }
+                            Ok(())
+                        })
+                    })
                     .connect(url)
                     .await?
             }

@@ -1,0 +1,190 @@
+//! Group commit for inbound messages: request handlers hand their parsed
+//! message to an [`IngestWriter`] and wait; one writer task takes everything
+//! queued (up to [`MAX_BATCH`]), writes each message with `ingest_in` (the
+//! same rows, dedup and job as a lone `Store::ingest_with`) in one
+//! transaction, commits once and only then answers each waiting handler. So a
+//! webhook is still acknowledged only once its message is durable, but one
+//! fsync (SQLite `synchronous=FULL`) or one PostgreSQL commit covers a batch.
+//!
+//! One message must not fail the others: a batch that errors (or meets a
+//! provider id another writer committed meanwhile) is rolled back and its
+//! messages are written one transaction each, so each gets its own answer.
+//! This module never acknowledges anything itself: it answers the handler,
+//! which answers the provider.
+
+use super::ingest::{ingest_in, Written};
+use super::*;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+/// The most messages one transaction holds.
+pub const MAX_BATCH: usize = 256;
+/// Messages waiting for a writer; a handler past this waits for room, so a
+/// flood slows the senders down instead of growing memory.
+const QUEUE_DEPTH: usize = 4 * MAX_BATCH;
+
+/// One inbound message with the attachments written in its transaction.
+#[derive(Debug, Clone)]
+pub struct BatchItem {
+    pub message: InboundMessage,
+    pub attachments: Vec<NewAttachment>,
+}
+
+struct Request {
+    item: BatchItem,
+    reply: oneshot::Sender<Result<Ingested, StoreError>>,
+}
+
+/// The handle request handlers hold (cheap to clone): the queue into the
+/// writer tasks. The writers end when every handle is dropped.
+#[derive(Clone)]
+pub struct IngestWriter {
+    queue: mpsc::Sender<Request>,
+}
+
+impl IngestWriter {
+    /// Starts the writer tasks: one on SQLite (one connection, one writer
+    /// anyway), eight on PostgreSQL, whose statements are network round trips:
+    /// one batch's statements overlap another's, and the server's WAL flush
+    /// still groups their commits (half the pool stays for the workers).
+    pub fn start(store: Store) -> IngestWriter {
+        let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let writers = match store.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 8,
+        };
+        for _ in 0..writers {
+            tokio::spawn(run_writer(store.clone(), receiver.clone()));
+        }
+        IngestWriter { queue }
+    }
+
+    /// Stores `message` (with its attachments) in the next batch and answers
+    /// once that batch is committed.
+    pub async fn ingest(
+        &self,
+        message: InboundMessage,
+        attachments: Vec<NewAttachment>,
+    ) -> Result<Ingested, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            item: BatchItem {
+                message,
+                attachments,
+            },
+            reply,
+        };
+        if self.queue.send(request).await.is_err() {
+            return Err(StoreError::Unavailable("the ingest writer has stopped"));
+        }
+        answer.await.unwrap_or(Err(StoreError::Unavailable(
+            "the ingest writer has stopped",
+        )))
+    }
+}
+
+async fn run_writer(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Request>>>) {
+    let mut requests = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // Whoever holds the receiver takes what is queued (at least one);
+        // the next writer waits for the next batch meanwhile.
+        let received = receiver
+            .lock()
+            .await
+            .recv_many(&mut requests, MAX_BATCH)
+            .await;
+        if received == 0 {
+            return; // every handle dropped: nothing more can arrive
+        }
+        let items: Vec<&BatchItem> = requests.iter().map(|request| &request.item).collect();
+        let results = store.ingest_batch(&items).await;
+        for (request, result) in requests.drain(..).zip(results) {
+            // A handler that gave up (timeout) is gone; the provider retries
+            // and the retry is deduplicated.
+            let _ = request.reply.send(result);
+        }
+    }
+}
+
+impl Store {
+    /// Writes `items` in one transaction (see the module doc); one result per
+    /// item, in order.
+    pub async fn ingest_batch(&self, items: &[&BatchItem]) -> Vec<Result<Ingested, StoreError>> {
+        // One lock order for every writer (by sender; a sender's own messages
+        // keep their arrival order): concurrent PostgreSQL batches touching the
+        // same contacts wait for each other instead of deadlocking.
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&items[a].message, &items[b].message);
+            (a.channel.as_str(), &a.sender).cmp(&(b.channel.as_str(), &b.sender))
+        });
+        let sorted: Vec<&BatchItem> = order.iter().map(|&n| items[n]).collect();
+        // A second try sees the provider ids a racing writer committed as duplicates.
+        for _ in 0..2 {
+            match self.write_batch(&sorted).await {
+                Ok(Some(outcomes)) => {
+                    let mut results: Vec<Option<Ingested>> = vec![None; items.len()];
+                    for (&n, outcome) in order.iter().zip(outcomes) {
+                        results[n] = Some(outcome);
+                    }
+                    return results
+                        .into_iter()
+                        .map(|r| r.ok_or(StoreError::Unavailable("batch result missing")))
+                        .collect();
+                }
+                Ok(None) => continue,
+                Err(StoreError::Database(error)) if unreachable(&error) => {
+                    // No message can be written now: each handler answers 503 at once
+                    // (the providers retry) rather than after one timeout per message.
+                    tracing::error!(%error, messages = items.len(), "the database cannot be reached");
+                    return items
+                        .iter()
+                        .map(|_| Err(StoreError::Unavailable("the database cannot be reached")))
+                        .collect();
+                }
+                Err(error) => {
+                    if items.len() > 1 {
+                        tracing::warn!(%error, messages = items.len(), "a batch failed; writing its messages one by one");
+                    }
+                    break;
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            results.push(self.ingest_with(&item.message, &item.attachments).await);
+        }
+        results
+    }
+
+    /// One transaction for the whole batch; `None` when a message raced
+    /// another writer (everything rolled back).
+    async fn write_batch(&self, items: &[&BatchItem]) -> Result<Option<Vec<Ingested>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            match ingest_in(&mut tx, &item.message, &item.attachments).await? {
+                Written::Done(outcome) => outcomes.push(outcome),
+                Written::Raced => {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(outcomes))
+    }
+}
+
+/// Errors of the connection rather than of one message's statements.
+fn unreachable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+    )
+}
