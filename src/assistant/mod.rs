@@ -240,7 +240,12 @@ impl Assistant {
         let mut out: Vec<Vec<Vec<f32>>> = vec![Vec::new(); prepared.len()];
         let items: Vec<(&str, Vec<std::ops::Range<usize>>)> = long
             .iter()
-            .map(|&i| (prepared[i].expanded.as_str(), prepared[i].sentence_spans.clone()))
+            .map(|&i| {
+                (
+                    prepared[i].expanded.as_str(),
+                    prepared[i].sentence_spans.clone(),
+                )
+            })
             .collect();
         for (&i, (whole, parts)) in long.iter().zip(self.embedder.embed_with_parts(&items)?) {
             let mut vectors = vec![whole];
@@ -356,7 +361,9 @@ impl Assistant {
             hits.first().map(|h| vec![h.entry]).unwrap_or_default();
         let mut unanswered_part: Option<&str> = None;
         for (offset, sentence) in sentences.iter().enumerate() {
-            let sentence_hits = self.index.search_scored(sentence, &[&scored[1 + offset]], 3);
+            let sentence_hits = self
+                .index
+                .search_scored(sentence, &[&scored[1 + offset]], 3);
             let best = sentence_hits.first();
             if let Some(best) = best {
                 if self.confidence(Some(best), 0.0) >= self.calibration.answer_from

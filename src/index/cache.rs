@@ -65,7 +65,10 @@ impl EmbeddingCache {
 
     /// The folder the cache lives in (other build products are kept beside it).
     pub fn dir(&self) -> Option<PathBuf> {
-        self.file.as_deref().and_then(Path::parent).map(Path::to_path_buf)
+        self.file
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
     }
 
     pub fn len(&self) -> usize {

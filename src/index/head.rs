@@ -230,7 +230,12 @@ mod tests {
     #[test]
     fn learns_what_separates_two_entries_and_is_deterministic() {
         // Entries 0 and 1 share axis 0; only axes 1 and 2 tell them apart.
-        let rows = [unit(0, 1, 0.5), unit(0, 1, 0.6), unit(0, 2, 0.5), unit(0, 2, 0.6)];
+        let rows = [
+            unit(0, 1, 0.5),
+            unit(0, 1, 0.6),
+            unit(0, 2, 0.5),
+            unit(0, 2, 0.6),
+        ];
         let vectors: Vec<f32> = rows.concat();
         let labels = [0, 0, 1, 1];
         let head = ClassifierHead::train_cached(&vectors, &labels, 2, None).unwrap();

@@ -437,7 +437,12 @@ impl Index {
 
     /// Ranks entries for a message from its vectors' scores
     /// ([`Index::score_vectors`]): an entry scores by the best of them.
-    pub fn search_scored(&self, query_text: &str, scored: &[&VectorScores], limit: usize) -> Vec<Hit> {
+    pub fn search_scored(
+        &self,
+        query_text: &str,
+        scored: &[&VectorScores],
+        limit: usize,
+    ) -> Vec<Hit> {
         let entry_count = self.knowledge.entries.len();
         let best = |pick: fn(&VectorScores) -> &Vec<f32>, e: usize, floor: f32| {
             scored.iter().map(|s| pick(s)[e]).fold(floor, f32::max)

@@ -15,6 +15,11 @@ pub const DIMENSIONS: usize = 384;
 const MAX_TOKENS: usize = 128;
 const BATCH: usize = 32;
 
+/// A text's vector and its parts' vectors ([`Embedder::embed_with_parts`]).
+pub type WithParts = (Vec<f32>, Vec<Vec<f32>>);
+/// One text's hidden state per token (`width × DIMENSIONS`).
+type TokenStates = Vec<Vec<f32>>;
+
 pub struct Embedder {
     model: BertModel,
     tokenizer: Tokenizer,
@@ -88,10 +93,10 @@ impl Embedder {
     pub fn embed_with_parts(
         &self,
         items: &[(&str, Vec<std::ops::Range<usize>>)],
-    ) -> Result<Vec<(Vec<f32>, Vec<Vec<f32>>)>, ModelError> {
+    ) -> Result<Vec<WithParts>, ModelError> {
         let mut order: Vec<usize> = (0..items.len()).collect();
         order.sort_by_key(|&i| items[i].0.len());
-        let mut out: Vec<(Vec<f32>, Vec<Vec<f32>>)> = vec![(Vec::new(), Vec::new()); items.len()];
+        let mut out: Vec<WithParts> = vec![(Vec::new(), Vec::new()); items.len()];
         // (item, part) pairs left for a pass of their own.
         let mut cut_off: Vec<(usize, usize)> = Vec::new();
         for chunk in order.chunks(BATCH) {
@@ -134,7 +139,7 @@ impl Embedder {
     fn forward(
         &self,
         texts: &[&str],
-    ) -> Result<(Vec<tokenizers::Encoding>, Vec<Vec<Vec<f32>>>), ModelError> {
+    ) -> Result<(Vec<tokenizers::Encoding>, Vec<TokenStates>), ModelError> {
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
@@ -151,7 +156,9 @@ impl Embedder {
             let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
             let mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
             let type_ids = ids.zeros_like()?;
-            self.model.forward(&ids, &type_ids, Some(&mask))?.to_vec3::<f32>()
+            self.model
+                .forward(&ids, &type_ids, Some(&mask))?
+                .to_vec3::<f32>()
         };
         let hidden = run().map_err(|e| load_error("forward", e))?;
         Ok((encodings, hidden))

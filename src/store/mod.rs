@@ -12,8 +12,8 @@
 mod accounts;
 mod attachments;
 mod backup;
-mod contacts;
 mod batch;
+mod contacts;
 mod conversations;
 pub mod events;
 mod forms;
@@ -30,11 +30,11 @@ use crate::channels::{DeliveryState, InboundMessage, StatusUpdate};
 use crate::domain::{Action, Channel, Reason, Speaker, Turn};
 pub use accounts::Session;
 pub use attachments::{Attachment, NewAttachment, Settled};
+pub use batch::{BatchItem, IngestWriter, MAX_BATCH};
 pub use contacts::{
     contact_search_pattern, AttachmentRecord, ContactMatch, ContactRecord, ConversationRecord,
     FormRecord, MessageRecord, PersonData, Purged, QueueRecord,
 };
-pub use batch::{BatchItem, IngestWriter, MAX_BATCH};
 pub use events::StoredEvent;
 pub use forms::FormWrite;
 pub use inbox::{ConversationSummary, HumanReply, InboxMessage, Note, View};

@@ -53,14 +53,13 @@ fn waited_long(padded_text: &str) -> Option<String> {
         let unit = words[at + 1..(at + 5).min(words.len())]
             .iter()
             .find(|w| WAIT_UNITS.contains(w))?;
-        let counted = words[at + 1..]
-            .iter()
-            .take_while(|w| *w != unit)
-            .any(|w| {
-                w.chars().all(|c| c.is_ascii_digit())
-                    || matches!(*w, "an" | "a" | "over" | "two" | "three" | "several" | "many")
-            })
-            || matches!(*unit, "ages" | "forever");
+        let counted = words[at + 1..].iter().take_while(|w| *w != unit).any(|w| {
+            w.chars().all(|c| c.is_ascii_digit())
+                || matches!(
+                    *w,
+                    "an" | "a" | "over" | "two" | "three" | "several" | "many"
+                )
+        }) || matches!(*unit, "ages" | "forever");
         let asking = words[..at]
             .iter()
             .any(|w| matches!(*w, "if" | "how" | "should" | "will" | "would"));
@@ -70,30 +69,40 @@ fn waited_long(padded_text: &str) -> Option<String> {
 
 /// "you charged me $80 more than the estimate", "billed me ... but I cancelled".
 fn disputed_charge(message: &str) -> Option<String> {
-    crate::text::sentences(message).into_iter().find_map(|sentence| {
-        let sentence = padded(sentence);
-        let charged = [" charged me ", " billed me ", " charged us ", " billed us "]
-            .iter()
-            .find(|c| sentence.contains(**c))?;
-        let disputed = [" but ", " without ", " more than ", " even though ", " although "]
+    crate::text::sentences(message)
+        .into_iter()
+        .find_map(|sentence| {
+            let sentence = padded(sentence);
+            let charged = [" charged me ", " billed me ", " charged us ", " billed us "]
+                .iter()
+                .find(|c| sentence.contains(**c))?;
+            let disputed = [
+                " but ",
+                " without ",
+                " more than ",
+                " even though ",
+                " although ",
+            ]
             .iter()
             .any(|d| sentence.contains(d));
-        (disputed && !sentence.starts_with(" if ")).then(|| charged.trim().to_string())
-    })
+            (disputed && !sentence.starts_with(" if ")).then(|| charged.trim().to_string())
+        })
 }
 
 /// "can u give me ur red velvet recipe" (not "if you left nuts out of the recipe").
 fn asks_for_recipe(message: &str) -> Option<String> {
-    crate::text::sentences(message).into_iter().find_map(|sentence| {
-        let sentence = padded(sentence);
-        let word = RECIPE_WORDS
-            .iter()
-            .find(|w| sentence.contains(&format!(" {w} ")))?;
-        RECIPE_ASKS
-            .iter()
-            .any(|a| sentence.contains(&format!(" {a} ")))
-            .then(|| word.to_string())
-    })
+    crate::text::sentences(message)
+        .into_iter()
+        .find_map(|sentence| {
+            let sentence = padded(sentence);
+            let word = RECIPE_WORDS
+                .iter()
+                .find(|w| sentence.contains(&format!(" {w} ")))?;
+            RECIPE_ASKS
+                .iter()
+                .any(|a| sentence.contains(&format!(" {a} ")))
+                .then(|| word.to_string())
+        })
 }
 
 /// "the mechanic who worked on my bike": a particular person the customer
@@ -476,7 +485,10 @@ mod tests {
             reason("can u give me ur red velvet recipe"),
             Some(Reason::OutOfScope)
         );
-        assert_eq!(reason("write me a poem about cupcakes"), Some(Reason::OutOfScope));
+        assert_eq!(
+            reason("write me a poem about cupcakes"),
+            Some(Reason::OutOfScope)
+        );
         assert_eq!(
             reason("If you left nuts out of the recipe, could it be safe?"),
             None
