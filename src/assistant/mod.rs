@@ -190,22 +190,16 @@ impl Assistant {
     fn prepare(&self, message: &str, history: &[Turn], now: Timestamp) -> Prepared {
         let expanded = crate::text::expand_shorthand(message);
         let mut variants = vec![expanded.clone()];
-        // Each substantial sentence with its byte range in the expanded text
-        // (its vector is pooled from the whole message's pass).
-        let found: Vec<(String, std::ops::Range<usize>)> = crate::text::sentences(&expanded)
+        let sentences: Vec<String> = crate::text::sentences(&expanded)
             .into_iter()
             .filter(|s| content_words(s) >= 2)
-            .map(|s| {
-                let start = s.as_ptr() as usize - expanded.as_ptr() as usize;
-                (s.to_string(), start..start + s.len())
-            })
+            .map(String::from)
             .collect();
-        let (sentences, sentence_spans): (Vec<String>, Vec<std::ops::Range<usize>>) =
-            if found.len() >= 2 {
-                found.into_iter().unzip()
-            } else {
-                (Vec::new(), Vec::new())
-            };
+        let sentences = if sentences.len() >= 2 {
+            sentences
+        } else {
+            Vec::new()
+        };
         variants.extend(sentences.iter().cloned());
         let previous = history
             .iter()
@@ -225,42 +219,25 @@ impl Assistant {
             expanded,
             variants,
             sentences,
-            sentence_spans,
             follow_up,
         }
     }
 
-    /// The vectors of each message's variants, in `variants` order. A message
-    /// of several sentences is embedded once, its sentences pooled from that
-    /// pass; the others embed their variants (the message, a follow-up) in
-    /// one batch.
+    /// The vectors of each message's variants, in `variants` order, all
+    /// embedded in one batched pass. (Pooling the sentences from the whole
+    /// message's pass was tried: it is faster, but each sentence then carries
+    /// the others' context, and a part the knowledge does not cover no longer
+    /// looks uncovered, so the message would be half answered.)
     fn embed_prepared(&self, prepared: &[Prepared]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
-        let (long, short): (Vec<usize>, Vec<usize>) =
-            (0..prepared.len()).partition(|&i| !prepared[i].sentences.is_empty());
-        let mut out: Vec<Vec<Vec<f32>>> = vec![Vec::new(); prepared.len()];
-        let items: Vec<(&str, Vec<std::ops::Range<usize>>)> = long
+        let texts: Vec<&str> = prepared
             .iter()
-            .map(|&i| {
-                (
-                    prepared[i].expanded.as_str(),
-                    prepared[i].sentence_spans.clone(),
-                )
-            })
-            .collect();
-        for (&i, (whole, parts)) in long.iter().zip(self.embedder.embed_with_parts(&items)?) {
-            let mut vectors = vec![whole];
-            vectors.extend(parts);
-            out[i] = vectors;
-        }
-        let texts: Vec<&str> = short
-            .iter()
-            .flat_map(|&i| prepared[i].variants.iter().map(String::as_str))
+            .flat_map(|p| p.variants.iter().map(String::as_str))
             .collect();
         let mut vectors = self.embedder.embed(&texts)?.into_iter();
-        for &i in &short {
-            out[i] = vectors.by_ref().take(prepared[i].variants.len()).collect();
-        }
-        Ok(out)
+        Ok(prepared
+            .iter()
+            .map(|p| vectors.by_ref().take(p.variants.len()).collect())
+            .collect())
     }
 
     /// Decides and writes the reply for one message sent now.
@@ -794,7 +771,5 @@ struct Prepared {
     expanded: String,
     variants: Vec<String>,
     sentences: Vec<String>,
-    /// Byte ranges of `sentences` in `expanded`.
-    sentence_spans: Vec<std::ops::Range<usize>>,
     follow_up: Option<String>,
 }

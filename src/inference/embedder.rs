@@ -15,11 +15,6 @@ pub const DIMENSIONS: usize = 384;
 const MAX_TOKENS: usize = 128;
 const BATCH: usize = 32;
 
-/// A text's vector and its parts' vectors ([`Embedder::embed_with_parts`]).
-pub type WithParts = (Vec<f32>, Vec<Vec<f32>>);
-/// One text's hidden state per token (`width × DIMENSIONS`).
-type TokenStates = Vec<Vec<f32>>;
-
 pub struct Embedder {
     model: BertModel,
     tokenizer: Tokenizer,
@@ -84,86 +79,6 @@ impl Embedder {
         Ok(vectors)
     }
 
-    /// Embeds each text once and, from the same forward pass, each of its
-    /// parts (byte ranges of the text, e.g. its sentences): a part's vector is
-    /// the mean of its own tokens as the whole text contextualised them, so a
-    /// long message costs one pass instead of one per sentence. A part whose
-    /// tokens fell past the truncation is embedded on its own.
-    /// Returns, per text, its vector and its parts' vectors in order.
-    pub fn embed_with_parts(
-        &self,
-        items: &[(&str, Vec<std::ops::Range<usize>>)],
-    ) -> Result<Vec<WithParts>, ModelError> {
-        let mut order: Vec<usize> = (0..items.len()).collect();
-        order.sort_by_key(|&i| items[i].0.len());
-        let mut out: Vec<WithParts> = vec![(Vec::new(), Vec::new()); items.len()];
-        // (item, part) pairs left for a pass of their own.
-        let mut cut_off: Vec<(usize, usize)> = Vec::new();
-        for chunk in order.chunks(BATCH) {
-            let texts: Vec<&str> = chunk.iter().map(|&i| items[i].0).collect();
-            let (encodings, hidden) = self.forward(&texts)?;
-            for ((&item, encoding), tokens) in chunk.iter().zip(&encodings).zip(&hidden) {
-                let mask = encoding.get_attention_mask();
-                let offsets = encoding.get_offsets();
-                let whole = mean_unit(tokens, |t| mask[t] == 1);
-                let mut parts = Vec::with_capacity(items[item].1.len());
-                for (part, range) in items[item].1.iter().enumerate() {
-                    let inside = |t: usize| {
-                        let (start, end) = offsets[t];
-                        mask[t] == 1 && end > start && start >= range.start && end <= range.end
-                    };
-                    if (0..tokens.len()).any(inside) {
-                        parts.push(mean_unit(tokens, inside));
-                    } else {
-                        parts.push(Vec::new());
-                        cut_off.push((item, part));
-                    }
-                }
-                out[item] = (whole, parts);
-            }
-        }
-        if !cut_off.is_empty() {
-            let texts: Vec<&str> = cut_off
-                .iter()
-                .map(|&(item, part)| &items[item].0[items[item].1[part].clone()])
-                .collect();
-            for ((item, part), vector) in cut_off.into_iter().zip(self.embed(&texts)?) {
-                out[item].1[part] = vector;
-            }
-        }
-        Ok(out)
-    }
-
-    /// Tokenizes and runs the model: each text's encoding and its tokens'
-    /// hidden states (`width × DIMENSIONS`, padding included).
-    fn forward(
-        &self,
-        texts: &[&str],
-    ) -> Result<(Vec<tokenizers::Encoding>, Vec<TokenStates>), ModelError> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| load_error("tokenize", e))?;
-        let rows = encodings.len();
-        let width = encodings[0].get_ids().len();
-        let mut ids = Vec::with_capacity(rows * width);
-        let mut mask = Vec::with_capacity(rows * width);
-        for encoding in &encodings {
-            ids.extend(encoding.get_ids().iter().map(|&x| x as i64));
-            mask.extend(encoding.get_attention_mask().iter().map(|&x| x as i64));
-        }
-        let run = || -> candle_core::Result<Vec<Vec<Vec<f32>>>> {
-            let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
-            let mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
-            let type_ids = ids.zeros_like()?;
-            self.model
-                .forward(&ids, &type_ids, Some(&mask))?
-                .to_vec3::<f32>()
-        };
-        let hidden = run().map_err(|e| load_error("forward", e))?;
-        Ok((encodings, hidden))
-    }
-
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
         if texts.is_empty() {
             return Ok(Vec::new());
@@ -194,23 +109,6 @@ impl Embedder {
         };
         run().map_err(|e| load_error("forward", e))
     }
-}
-
-/// The unit-length mean of the token vectors `take` selects (mean pooling).
-fn mean_unit(tokens: &[Vec<f32>], take: impl Fn(usize) -> bool) -> Vec<f32> {
-    let mut sum = vec![0.0f32; DIMENSIONS];
-    for (t, token) in tokens.iter().enumerate() {
-        if take(t) {
-            for (s, v) in sum.iter_mut().zip(token) {
-                *s += v;
-            }
-        }
-    }
-    let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        sum.iter_mut().for_each(|v| *v /= norm);
-    }
-    sum
 }
 
 /// Dot product of two unit vectors (their cosine similarity); the inner loop of
