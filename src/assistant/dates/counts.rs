@@ -148,7 +148,7 @@ pub fn counts(text: &str) -> Vec<(i64, usize, usize)> {
         if let Some((n, used)) = parsed {
             let end_token = i + used - 1;
             if tokens.get(i + used).map(|t| t.text.as_str()) == Some("dozen") {
-                found.push((n * 12, tokens[i].start, tokens[i + used].end));
+                found.push((n.saturating_mul(12), tokens[i].start, tokens[i + used].end));
                 i += used + 1;
                 continue;
             }

@@ -40,6 +40,13 @@ fn coming_weekday(today: Date, weekday: Weekday) -> Option<Date> {
     (ahead != 0).then(|| today.checked_add((ahead as i64).days()).ok())?
 }
 
+/// `date` plus `days` that a customer wrote; `None` when the count is beyond
+/// any calendar ("in 9223372036854775807 weeks") rather than a panic.
+fn add_days(date: Date, days: i64) -> Option<Date> {
+    let span = jiff::Span::new().try_days(days).ok()?;
+    date.checked_add(span).ok()
+}
+
 /// "next <weekday>": that day in the Monday-to-Sunday week after this one.
 fn next_week_weekday(today: Date, weekday: Weekday) -> Option<Date> {
     let to_monday = 7 - today.weekday().to_monday_zero_offset() as i64;
@@ -176,10 +183,10 @@ impl Reader<'_> {
                 let unit = self.word(i + 1 + used)?;
                 let days = match unit {
                     "day" | "days" => n,
-                    "week" | "weeks" | "wks" | "wk" => n * 7,
+                    "week" | "weeks" | "wks" | "wk" => n.saturating_mul(7),
                     _ => return None,
                 };
-                return Some((self.today.checked_add(days.days()).ok(), used + 2));
+                return Some((add_days(self.today, days), used + 2));
             }
             return None;
         }
@@ -188,7 +195,7 @@ impl Reader<'_> {
             if let Some(unit) = self.word(i + used) {
                 let days = match unit {
                     "day" | "days" => Some(n),
-                    "week" | "weeks" => Some(n * 7),
+                    "week" | "weeks" => Some(n.saturating_mul(7)),
                     _ => None,
                 };
                 if let (Some(days), Some("from")) = (days, self.word(i + used + 1)) {
@@ -199,7 +206,7 @@ impl Reader<'_> {
                     } else {
                         self.base_day(at)?
                     };
-                    let date = base.and_then(|b| b.checked_add(days.days()).ok());
+                    let date = base.and_then(|b| add_days(b, days));
                     return Some((date, used + 2 + base_used));
                 }
             }

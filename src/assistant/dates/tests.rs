@@ -135,3 +135,18 @@ fn date_corpus_has_no_wrong_dates() {
     assert_eq!(wrong, 0, "{failures:#?}");
     assert!(right * 100 >= lines * 95, "{failures:#?}");
 }
+
+#[test]
+fn counts_beyond_any_calendar_read_as_no_date() {
+    // Found by the property test: a huge count used to panic inside jiff.
+    for text in [
+        "in 9223372036854775807 weeks",
+        "in 9223372036854775807 days",
+        "9223372036854775807 weeks from today",
+        "in 2000000000 days",
+    ] {
+        let read = read_date(text, Date::MIN, false);
+        assert!(!matches!(read, DateRead::One(_)), "{text}: {read:?}");
+    }
+    assert_eq!(counts("9223372036854775807 dozen")[0].0, i64::MAX);
+}
