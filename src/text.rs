@@ -454,8 +454,29 @@ pub fn largest_item_count(text: &str) -> Option<u32> {
         } else {
             continue;
         };
-        // An age, not a count: "turns 6", "aged 7".
+        // An age, not a count: "turns 6", "aged 7", "7 years old", "my
+        // daughter is 7", "she's 7 and".
         if i > 0 && AGE_LEAD_INS.contains(&tokens[i - 1]) {
+            continue;
+        }
+        let after = tokens.get(i + 1).map(|t| t.trim_matches(['.', ';']));
+        if matches!(
+            after,
+            Some("years" | "year" | "yrs" | "yr" | "yo" | "y/o" | "months")
+        ) && !matches!(
+            tokens.get(i + 2).map(|t| t.trim_matches(['.', ';'])),
+            Some("ago")
+        ) {
+            continue;
+        }
+        let clause_ends = matches!(after, None | Some("" | "and" | "but" | "so" | "now"));
+        if i > 0
+            && matches!(
+                tokens[i - 1],
+                "is" | "he's" | "she's" | "who's" | "hes" | "shes"
+            )
+            && (clause_ends || token.ends_with('.'))
+        {
             continue;
         }
         let mut next = i + 1;
@@ -538,5 +559,12 @@ mod tests {
         );
         assert_eq!(largest_item_count("delivery within 5 miles in 2026"), None);
         assert_eq!(largest_item_count("two croissants"), Some(2));
+        assert_eq!(
+            largest_item_count("for all of us (my daughter is 7). Are you"),
+            None
+        );
+        assert_eq!(largest_item_count("my son is 8 and needs a cleaning"), None);
+        assert_eq!(largest_item_count("cake for a 10 year old"), None);
+        assert_eq!(largest_item_count("the order is 50 cupcakes"), Some(50));
     }
 }

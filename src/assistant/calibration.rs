@@ -1,8 +1,10 @@
 //! How retrieval evidence turns into confidence, and where the bot stops
 //! answering, chosen for each knowledge base when its index is built.
 //!
-//! The evidence for a message is the fused score of the best entry minus a
-//! penalty for the share of its topic words the knowledge never uses.
+//! The evidence for a message is the similarity of the best entry (its dense
+//! score plus a little BM25), plus a bounded bonus for how clearly it leads
+//! the next entry, minus a penalty for the share of its topic words the
+//! knowledge never uses.
 //! Confidence rises linearly from 0 at `zero` to 1 at `full`; below
 //! `out_of_scope_below` nothing in the knowledge is about the message, below
 //! `answer_from` the bot is not sure enough and hands over.
@@ -17,6 +19,23 @@
 //! An explicit `escalation.min_confidence` overrides the answer threshold.
 
 use crate::index::Index;
+
+/// How much a clear lead over the next entry adds to the evidence: a message
+/// about one entry stands out from the rest, one about nothing the knowledge
+/// holds scores about as close to several. The lead is measured on the fused
+/// ranking score (so the classifier head's view counts) and capped, so an entry
+/// far ahead gains no more than a clearly ahead one. Measured on the three
+/// sample businesses (eval/README.md), this lead separates answerable
+/// questions from out-of-scope ones better than a higher or lower threshold on
+/// similarity alone.
+const MARGIN_WEIGHT: f32 = 0.5;
+const MARGIN_CAP: f32 = 0.2;
+
+/// The evidence a lead of `best` over `runner_up` (the next entry's fused
+/// score; `None` when there is no other entry) adds.
+pub fn margin_evidence(best: f32, runner_up: Option<f32>) -> f32 {
+    MARGIN_WEIGHT * runner_up.map_or(MARGIN_CAP, |r| (best - r).clamp(0.0, MARGIN_CAP))
+}
 
 /// The thresholds in force and why they were chosen.
 #[derive(Debug, Clone, Copy)]
@@ -61,22 +80,25 @@ impl Default for Calibration {
             full: 0.80,
             unknown_word_penalty: 0.15,
             out_of_scope_below: 0.325,
-            answer_from: 0.55,
+            answer_from: 0.60,
             override_similarity: 0.80,
             basis: Basis::Defaults,
         }
     }
 }
 
-/// Evidence at which the default scale starts answering (`answer_from` 0.55).
-const DEFAULT_ANSWER_EVIDENCE: f32 = 0.600;
+/// Evidence at which the default scale starts answering (`answer_from` 0.60).
+const DEFAULT_ANSWER_EVIDENCE: f32 = 0.356 + 0.60 * (0.80 - 0.356);
 /// Held-out phrasings are scored on their vectors alone (their own words are in
-/// the BM25 index, so the lexical part cannot be held out), while a customer's
-/// evidence adds the lightly weighted BM25 of the best entry. Measured on the
-/// three sample businesses (eval/README.md), the answerable questions' 5 %
-/// quantile sits 0.02–0.09 above the held-out one (mean 0.053); this is that
-/// gap, a property of the method rather than of any one shop.
-const CUSTOMER_GAP: f32 = 0.05;
+/// the BM25 index, so the lexical part cannot be held out, and the head was
+/// trained on them, so their lead cannot either), while a customer's evidence
+/// adds the lightly weighted BM25 of the best entry and the lead bonus.
+/// Measured on the three sample businesses before the lead bonus
+/// (eval/README.md), the answerable questions' 5 % quantile sat 0.02–0.09
+/// above the held-out one (mean 0.053); with the bonus the answer threshold
+/// moved up by 0.05 of confidence (0.022 of evidence) on all three alike. The
+/// sum is this gap: a property of the method rather than of any one shop.
+const CUSTOMER_GAP: f32 = 0.072;
 /// How far the calibration may move the scale from the defaults: a knowledge
 /// base that odd (a handful of near-identical phrasings) keeps sane thresholds.
 const MOST_SHIFT: (f32, f32) = (-0.15, 0.10);

@@ -176,10 +176,15 @@ impl Assistant {
         &self.embedder
     }
 
-    fn confidence(&self, hit: Option<&Hit>, unknown_share: f32) -> f32 {
-        let Some(hit) = hit else { return 0.0 };
+    /// Confidence in the first of `hits` (ranked entries): how close the
+    /// message is to it, how clearly it stands out from the next entry, less
+    /// the share of topic words the knowledge never uses.
+    fn confidence(&self, hits: &[Hit], unknown_share: f32) -> f32 {
+        let Some(hit) = hits.first() else { return 0.0 };
         let c = self.calibration;
-        let evidence = hit.dense + EVIDENCE_LEXICAL_WEIGHT * hit.lexical
+        let evidence = hit.dense
+            + EVIDENCE_LEXICAL_WEIGHT * hit.lexical
+            + calibration::margin_evidence(hit.score, hits.get(1).map(|h| h.score))
             - c.unknown_word_penalty * unknown_share;
         ((evidence - c.zero) / (c.full - c.zero)).clamp(0.0, 1.0)
     }
@@ -326,7 +331,7 @@ impl Assistant {
         let own: Vec<&crate::index::VectorScores> = own.iter().collect();
         let mut hits = self.index.search_scored(expanded, &own, 10);
         if let Some(follow_up) = follow_up {
-            if self.confidence(hits.first(), 0.0) < self.calibration.answer_from {
+            if self.confidence(&hits, 0.0) < self.calibration.answer_from {
                 let all: Vec<&crate::index::VectorScores> = scored.iter().collect();
                 hits = self.index.search_scored(follow_up, &all, 10);
             }
@@ -343,7 +348,7 @@ impl Assistant {
                 .search_scored(sentence, &[&scored[1 + offset]], 3);
             let best = sentence_hits.first();
             if let Some(best) = best {
-                if self.confidence(Some(best), 0.0) >= self.calibration.answer_from
+                if self.confidence(&sentence_hits, 0.0) >= self.calibration.answer_from
                     && !answer_entries.contains(&best.entry)
                     && answer_entries.len() < 2
                 {
@@ -356,7 +361,7 @@ impl Assistant {
             let covered = sentence_hits
                 .iter()
                 .any(|h| answer_entries.contains(&h.entry));
-            let about_nothing = self.confidence(best, self.index.unknown_share(sentence))
+            let about_nothing = self.confidence(&sentence_hits, self.index.unknown_share(sentence))
                 < self.calibration.out_of_scope_below;
             if about_nothing && !covered && unanswered_part.is_none() && asks_something(sentence) {
                 unanswered_part = Some(sentence.as_str());
@@ -392,7 +397,7 @@ impl Assistant {
 
         let top = hits.first();
         let unknown_share = self.index.unknown_share(expanded);
-        let confidence = self.confidence(top, unknown_share);
+        let confidence = self.confidence(&hits, unknown_share);
         let mut sources: Vec<SourceId> = answer_entries
             .iter()
             .map(|&e| knowledge.entries[e].source.clone())
@@ -510,7 +515,11 @@ impl Assistant {
                     )
                 })
                 .unwrap_or_else(|| "no entries".into());
-            let vague = content_words(expanded) < 2 && follow_up.is_none();
+            // One topic word and no context is vague ("cake?"), unless the
+            // message asks for it as a product ("do u have funfetti").
+            let vague = content_words(expanded) < 2
+                && follow_up.is_none()
+                && catalog::read_ask(expanded).is_none();
             if confidence < self.calibration.out_of_scope_below {
                 (Action::Escalate, Some(Reason::OutOfScope), evidence)
             } else if confidence < self.calibration.answer_from || (vague && confidence < 0.9) {

@@ -67,6 +67,10 @@ pub(super) const HUMAN_NOUNS: &[&str] = &[
 
 /// Words that alone say the customer is unhappy.
 pub(super) const COMPLAINT_STRONG: &[&str] = &[
+    "not what i paid for",
+    "not what we paid for",
+    "not what i ordered",
+    "not what we ordered",
     "disappointed",
     "disappointing",
     "unacceptable",
@@ -495,6 +499,10 @@ pub(super) const HIGH_VALUE_TERMS: &[&str] = &[
     "made to order",
     "design",
     "fleet of",
+];
+/// High value whatever else the message says: the customer names a budget
+/// without limits or asks to negotiate a price for several things at once.
+pub(super) const HIGH_VALUE_ALONE: &[&str] = &[
     "budget isn't an issue",
     "budget isnt an issue",
     "budget is not an issue",
@@ -502,6 +510,8 @@ pub(super) const HIGH_VALUE_TERMS: &[&str] = &[
     "money is no object",
     "money's no object",
     "cost is no object",
+    "package price",
+    "package deal",
 ];
 pub(super) const ORDER_INTENT: &[&str] = &[
     "i want",
@@ -572,6 +582,44 @@ pub(super) const ORDER_INTENT: &[&str] = &[
 pub(super) const COUNT_INTENT: &[&str] = &["needs", "will need", "would need"];
 /// Handing over a recipe is the business's secret, not a question it answers.
 pub(super) const RECIPE_WORDS: &[&str] = &["recipe", "recipes"];
+/// "how do I make a sourdough starter at home": the business's craft, asked
+/// to be taught rather than sold.
+pub(super) const HOW_TO_MAKE: &[&str] = &[
+    "how do i make",
+    "how to make",
+    "how can i make",
+    "how do you make",
+    "how would i make",
+    "how do i bake",
+    "how to bake",
+];
+pub(super) const AT_HOME: &[&str] = &["at home", "myself", "my own", "on my own"];
+/// A promise the business did not keep ("was supposed to come between 10 and
+/// 1") and a sign that it is still not kept.
+pub(super) const PROMISED: &[&str] = &[
+    "was supposed to",
+    "were supposed to",
+    "was meant to",
+    "were meant to",
+];
+pub(super) const NOT_KEPT: &[&str] = &[
+    "still", "nothing", "where is", "where's", "wheres", "hasn't", "hasnt", "haven't", "havent",
+    "never", "not here", "no sign", "no one", "nobody",
+];
+/// Asking for records to be sent somewhere: who asks must be checked by a person.
+pub(super) const SEND_VERBS: &[&str] =
+    &["email", "e-mail", "send", "forward", "fax", "text", "mail"];
+pub(super) const RECORD_NOUNS: &[&str] = &[
+    "x-rays", "x-ray", "xrays", "xray", "records", "record", "chart", "notes", "results", "history",
+];
+/// Asking to be pointed to another business ("recommend a good orthodontist in
+/// Minneapolis"): the word that asks, the words that say "someone else", and
+/// where.
+pub(super) const RECOMMEND_VERBS: &[&str] = &["recommend", "suggest", "know", "refer me to"];
+pub(super) const SOMEONE_ELSE: &[&str] = &[
+    "a good", "any good", "another", "someone", "somebody", "anyone",
+];
+pub(super) const ELSEWHERE: &[&str] = &["in", "near", "around", "elsewhere", "somewhere", "nearby"];
 pub(super) const RECIPE_ASKS: &[&str] = &["give", "share", "send", "tell", "teach", "post", "have"];
 
 /// Verbs of a conversation that, said "directly" or "personally", ask for a person.

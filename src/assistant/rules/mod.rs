@@ -89,6 +89,73 @@ fn disputed_charge(message: &str) -> Option<String> {
         })
 }
 
+/// Whether `padded_sentence` holds one of `list` as whole words.
+fn has_any(padded_sentence: &str, list: &[&str]) -> Option<String> {
+    list.iter()
+        .find(|w| padded_sentence.contains(&format!(" {w} ")))
+        .map(|w| w.to_string())
+}
+
+/// "how do I make a sourdough starter at home" (not "how do I make a booking").
+fn asks_to_make_at_home(message: &str) -> Option<String> {
+    crate::text::sentences(message)
+        .into_iter()
+        .find_map(|sentence| {
+            let sentence = padded(sentence);
+            let ask = has_any(&sentence, HOW_TO_MAKE)?;
+            let home = has_any(&sentence, AT_HOME)?;
+            Some(format!("{ask} ... {home}"))
+        })
+}
+
+/// "delivery was supposed to come between 10 and 1 and its 3pm and nothing".
+fn promise_not_kept(message: &str) -> Option<String> {
+    let text = padded(message);
+    let promised = has_any(&text, PROMISED)?;
+    if text.starts_with(" what if ") || text.contains(" what happens if ") {
+        return None;
+    }
+    let after = &text[text.find(&promised)? + promised.len()..];
+    let not_kept = has_any(after, NOT_KEPT)?;
+    Some(format!("{promised} ... {not_kept}"))
+}
+
+/// "email me my son's x-rays", "can you send my records to my new dentist":
+/// records released on a message's word; a person checks who is asking.
+fn records_request(message: &str) -> Option<String> {
+    crate::text::sentences(message)
+        .into_iter()
+        .find_map(|sentence| {
+            let sentence = padded(sentence);
+            let verb = has_any(&sentence, SEND_VERBS)?;
+            let noun = has_any(&sentence, RECORD_NOUNS)?;
+            let whose = [" my ", " his ", " her ", " their ", " our ", "'s "]
+                .iter()
+                .any(|p| sentence.contains(p));
+            // The business is asked to send ("email me ...", "can you send ..."),
+            // not told that the customer will ("I'll email you my chart").
+            let asked = sentence.starts_with(&format!(" {verb} "))
+                || ["you", "u", "please", "pls", "plz"]
+                    .iter()
+                    .any(|p| sentence.contains(&format!(" {p} {verb} ")));
+            (whose && asked).then(|| format!("{verb} ... {noun}"))
+        })
+}
+
+/// "could you recommend a good orthodontist in Minneapolis": another business.
+fn asks_for_another_business(message: &str) -> Option<String> {
+    crate::text::sentences(message)
+        .into_iter()
+        .find_map(|sentence| {
+            let sentence = padded(sentence);
+            let verb = has_any(&sentence, RECOMMEND_VERBS)?;
+            let after = &sentence[sentence.find(&format!(" {verb} "))? + verb.len() + 1..];
+            let someone = has_any(after, SOMEONE_ELSE)?;
+            let rest = &after[after.find(&format!(" {someone} "))? + someone.len() + 1..];
+            has_any(rest, ELSEWHERE).map(|_| format!("{verb} {someone}"))
+        })
+}
+
 /// "can u give me ur red velvet recipe" (not "if you left nuts out of the recipe").
 fn asks_for_recipe(message: &str) -> Option<String> {
     crate::text::sentences(message)
@@ -207,7 +274,7 @@ impl EscalationRules {
                 })
                 .map(|p| p.to_string())
         };
-        if let Some(trigger) = fixed(OTHERS_DATA_PHRASES) {
+        if let Some(trigger) = fixed(OTHERS_DATA_PHRASES).or_else(|| records_request(message)) {
             return hit(Reason::Sensitive, trigger);
         }
         if let Some(trigger) = find(&text, &self.sensitive) {
@@ -235,7 +302,11 @@ impl EscalationRules {
         if let Some(trigger) = fixed(MANIPULATION_PHRASES) {
             return hit(Reason::OutOfScope, trigger);
         }
-        if let Some(trigger) = fixed(OFF_TOPIC_REQUESTS).or_else(|| asks_for_recipe(message)) {
+        if let Some(trigger) = fixed(OFF_TOPIC_REQUESTS)
+            .or_else(|| asks_for_recipe(message))
+            .or_else(|| asks_to_make_at_home(message))
+            .or_else(|| asks_for_another_business(message))
+        {
             return hit(Reason::OutOfScope, trigger);
         }
         if let Some(trigger) = find(&text, &self.complaint) {
@@ -244,7 +315,10 @@ impl EscalationRules {
         if let Some(emoji) = message.chars().find(|c| ANGRY_EMOJI.contains(c)) {
             return hit(Reason::Complaint, emoji.to_string());
         }
-        if let Some(trigger) = waited_long(&text).or_else(|| disputed_charge(message)) {
+        if let Some(trigger) = waited_long(&text)
+            .or_else(|| disputed_charge(message))
+            .or_else(|| promise_not_kept(message))
+        {
             return hit(Reason::Complaint, trigger);
         }
         for sentence in crate::text::sentences(message) {
@@ -323,6 +397,9 @@ impl EscalationRules {
             if let (Some(manner), true) = (manner, asks) {
                 return hit(Reason::HumanRequested, format!("{verb} {manner}"));
             }
+        }
+        if let Some(trigger) = fixed(HIGH_VALUE_ALONE) {
+            return hit(Reason::HighValue, trigger);
         }
         // "do I need to order ahead?" asks about ordering; it does not place an order.
         let asks_about = [
@@ -517,6 +594,52 @@ mod tests {
         );
         assert_eq!(
             reason("my daughter turns 6 next month what size bike does she need"),
+            None
+        );
+    }
+
+    #[test]
+    fn broken_promises_records_and_other_businesses() {
+        assert_eq!(
+            reason("delivery was supposed to come between 10 and 1 and its 3pm and nothing. where is it"),
+            Some(Reason::Complaint)
+        );
+        assert_eq!(
+            reason("the cake is lopsided, this is not what i paid for"),
+            Some(Reason::Complaint)
+        );
+        assert_eq!(reason("what time was the delivery supposed to come"), None);
+        assert_eq!(
+            reason("please email me my son's x-rays and the dentist's notes"),
+            Some(Reason::Sensitive)
+        );
+        assert_eq!(reason("I'll email you my design file tonight"), None);
+        assert_eq!(reason("do you take x-rays at every visit"), None);
+        assert_eq!(
+            reason("Could you recommend a good orthodontist in Minneapolis for my niece?"),
+            Some(Reason::OutOfScope)
+        );
+        assert_eq!(reason("can you recommend a cake for 10 people"), None);
+        assert_eq!(
+            reason("how do i make a sourdough starter at home"),
+            Some(Reason::OutOfScope)
+        );
+        assert_eq!(reason("how do i make a booking"), None);
+    }
+
+    #[test]
+    fn a_limitless_budget_or_a_package_price_is_high_value() {
+        assert_eq!(
+            reason("full smile makeover pls, veneers + whitening, budget isnt an issue"),
+            Some(Reason::HighValue)
+        );
+        assert_eq!(
+            reason("we both want implants, can we get a package price?"),
+            Some(Reason::HighValue)
+        );
+        // An age is not a count of items.
+        assert_eq!(
+            reason("We'd love one dentist for all of us (my daughter is 7). Are you taking new patients?"),
             None
         );
     }
