@@ -136,6 +136,19 @@ struct ComputedHours {
 /// Weight of normalised BM25 in the confidence evidence (the ranking has its own).
 const EVIDENCE_LEXICAL_WEIGHT: f32 = 0.1;
 
+/// Whether `phrasing` holds every word of `trigger` in some form: the same
+/// stem, or one word the start of the other ("bleed" / "bleeding").
+fn uses_stem_of(phrasing: &str, trigger: &str) -> bool {
+    let words = crate::text::words(phrasing);
+    let same = |a: &str, b: &str| {
+        crate::text::stem(a) == crate::text::stem(b)
+            || (a.len().min(b.len()) >= 4 && (a.starts_with(b) || b.starts_with(a)))
+    };
+    crate::text::words(trigger)
+        .iter()
+        .all(|t| words.iter().any(|w| same(w, t)))
+}
+
 fn content_words(text: &str) -> usize {
     crate::text::content_words(text).len()
 }
@@ -412,11 +425,17 @@ impl Assistant {
         let rule = self.rules.check(expanded).filter(|rule| {
             // The owner's knowledge anticipates this exact kind of message.
             let covered = top.is_some_and(|t| {
-                t.dense >= self.calibration.override_similarity
-                    && knowledge.entries[t.entry]
-                        .phrasings
+                let phrasings = &knowledge.entries[t.entry].phrasings;
+                let close = t.dense >= self.calibration.override_similarity
+                    && phrasings
                         .iter()
-                        .any(|p| p.to_lowercase().contains(&rule.trigger))
+                        .any(|p| p.to_lowercase().contains(&rule.trigger));
+                // A context-dependent word the confident best entry's own
+                // phrasings use, in any form ("bleeding" / "my gums bleed").
+                let anticipated = rule.depends_on_context()
+                    && confidence >= self.calibration.answer_from
+                    && phrasings.iter().any(|p| uses_stem_of(p, &rule.trigger));
+                close || anticipated
             });
             !covered
         });

@@ -285,18 +285,21 @@ fn menu_questions_are_answered_from_the_menu_and_unknown_products_go_to_a_person
 /// Regression floors on all three sample businesses (README "Measured quality").
 #[test]
 fn three_businesses_hold_their_floors() {
+    // The bar on every business: false escalation ≤ 0.06 and
+    // escalation recall ≥ 0.93; top-1 and answered-correct a little under
+    // what this build measures.
     let floors = [
         // knowledge, questions, top-1, escalation recall, false escalation ≤, answered correct
-        ("knowledge", "eval/bakery.jsonl", 0.89, 0.91, 0.06, 0.85),
+        ("knowledge", "eval/bakery.jsonl", 0.89, 0.95, 0.02, 0.89),
         (
             "eval/bike-shop",
             "eval/bike-shop.jsonl",
             0.83,
-            0.92,
-            0.08,
-            0.77,
+            0.93,
+            0.04,
+            0.81,
         ),
-        ("eval/dental", "eval/dental.jsonl", 0.78, 0.87, 0.12, 0.74),
+        ("eval/dental", "eval/dental.jsonl", 0.78, 0.93, 0.06, 0.77),
     ];
     for (knowledge, questions, top1, recall, false_escalation, answered) in floors {
         let report = eval_json(knowledge, questions, &["--retrieval-only"]);

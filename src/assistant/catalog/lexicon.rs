@@ -119,6 +119,16 @@ pub(super) const FILLERS: &[&str] = &[
 
 /// Words that end the product's name.
 pub(super) const STOPS: &[&str] = &[
+    "you're",
+    "youre",
+    "we're",
+    "they're",
+    "i'm",
+    "im",
+    "it's",
+    "he",
+    "she",
+    "they",
     "for",
     "to",
     "in",

@@ -27,6 +27,9 @@ pub struct ProductAsk {
     /// Asked whether the business has it at all ("do you sell X?"), not its
     /// price or kinds: only then is a product the knowledge never names out of scope.
     pub availability: bool,
+    /// The customer's own thing ("buy *my* old mountain bike", "fix *our*
+    /// cargo bike"): only its head noun must be one the knowledge uses.
+    pub owned: bool,
 }
 
 /// How the knowledge answers a [`ProductAsk`].
@@ -208,7 +211,18 @@ impl Catalog {
         if object.is_empty() {
             return Some(Resolution::Covered);
         }
-        // Words before the head ("*old* mountain bike") may be any description.
+        // Words before the head ("*old* mountain bike") may be any description;
+        // the customer's own thing is described freely, only its noun counts.
+        // "my car's brakes" names what it belongs to: checked as any name is.
+        let belongs_to_something = ask.object.iter().any(|w| w.ends_with("'s"));
+        if ask.owned && !belongs_to_something {
+            let noun = &object[object.len() - 1];
+            return Some(if self.known(noun) {
+                Resolution::Covered
+            } else {
+                Resolution::NotCovered { product }
+            });
+        }
         let head_start = object.len().saturating_sub(2);
         if object[head_start..].iter().any(|o| !self.known(o)) {
             return Some(Resolution::NotCovered { product });
@@ -353,7 +367,9 @@ pub fn read_ask(message: &str) -> Option<ProductAsk> {
         return None;
     }
     let mut position = start;
+    let mut owned = false;
     while position < words.len() && FILLERS.contains(&words[position]) {
+        owned |= matches!(words[position], "my" | "our" | "his" | "her" | "their");
         position += 1;
     }
     let mut object: Vec<String> = Vec::new();
@@ -409,6 +425,7 @@ pub fn read_ask(message: &str) -> Option<ProductAsk> {
         object,
         more_follows,
         availability: trigger == Trigger::Availability,
+        owned,
     })
 }
 
@@ -548,6 +565,14 @@ mod tests {
         assert_eq!(object("can you deliver to brooklyn"), None);
         assert_eq!(object("what time do you close"), None);
         assert_eq!(object("my cake was dry, do you have a manager"), None);
+        // A pronoun starts a new clause: "day" is not "day you're open".
+        assert_eq!(
+            object("is there any day you're open on the weekend"),
+            v(&["day"])
+        );
+        let owned = read_ask("would u buy my old mountain bike off me").unwrap();
+        assert!(owned.owned, "{owned:?}");
+        assert!(!read_ask("do you sell mountain bikes").unwrap().owned);
     }
 
     #[test]

@@ -199,6 +199,16 @@ pub struct RuleMatch {
     pub trigger: String,
 }
 
+impl RuleMatch {
+    /// A word that is sensitive only by what the sentence around it tells
+    /// ("my gums started bleeding"), where the words alone guess: a business
+    /// that answers that very situation in its own phrasings ("My gums bleed
+    /// since I got pregnant") knows better than the guess.
+    pub fn depends_on_context(&self) -> bool {
+        self.reason == Reason::Sensitive && SENSITIVE_CONTEXT.contains(&self.trigger.as_str())
+    }
+}
+
 fn padded(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push(' ');
