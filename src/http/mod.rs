@@ -64,6 +64,10 @@ pub enum AppError {
     NotConfigured(&'static str),
     #[error("too many messages from one sender")]
     TooManyRequests,
+    /// A body that could not be read, with the status its reader chose
+    /// (413 when it passed the limit, 400 when it was malformed).
+    #[error("{1}")]
+    Body(StatusCode, String),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
 }
@@ -75,6 +79,7 @@ impl IntoResponse for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::NotConfigured(_) => StatusCode::NOT_FOUND,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Body(status, _) => *status,
             AppError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         if status.is_server_error() {
@@ -88,6 +93,28 @@ impl IntoResponse for AppError {
 
 /// Meta sends webhook bodies up to 3 MB; anything bigger is refused unread.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// The status for a body that could not be read: 413 when the body limit cut
+/// it (found anywhere in the error's chain, as a streamed body reports it),
+/// otherwise the reader's own 4xx, and 400 rather than a 500 for a stream
+/// that broke off: it is the sender's body, not our fault.
+pub(crate) fn body_status(
+    error: &(dyn std::error::Error + 'static),
+    status: StatusCode,
+) -> StatusCode {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.to_string().contains("length limit exceeded") {
+            return StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        cause = e.source();
+    }
+    if status.is_server_error() {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    }
+}
 
 /// The body limit of the routes that carry photos (inbound email, web chat
 /// uploads): two photos at the cap plus 2 MB for the rest of the post.

@@ -56,14 +56,21 @@ struct Upload {
     photo: Option<(Option<String>, Vec<u8>)>,
 }
 
-async fn read_upload(mut multipart: Multipart, max_bytes: usize) -> Result<Upload, String> {
+/// What went wrong reading an upload: the status to answer and why.
+type UploadError = (StatusCode, String);
+
+fn unreadable(e: axum::extract::multipart::MultipartError) -> UploadError {
+    (super::body_status(&e, e.status()), e.body_text())
+}
+
+async fn read_upload(mut multipart: Multipart, max_bytes: usize) -> Result<Upload, UploadError> {
     let mut upload = Upload::default();
-    while let Some(mut part) = multipart.next_field().await.map_err(|e| e.body_text())? {
+    while let Some(mut part) = multipart.next_field().await.map_err(unreadable)? {
         let name = part.name().unwrap_or("").to_string();
         if name == "photo" {
             let content_type = part.content_type().map(str::to_string);
             let mut bytes = Vec::new();
-            while let Some(chunk) = part.chunk().await.map_err(|e| e.body_text())? {
+            while let Some(chunk) = part.chunk().await.map_err(unreadable)? {
                 bytes.extend_from_slice(&chunk);
                 if bytes.len() > max_bytes {
                     break; // refused as too large below; no need to read on
@@ -72,7 +79,7 @@ async fn read_upload(mut multipart: Multipart, max_bytes: usize) -> Result<Uploa
             upload.photo = Some((content_type, bytes));
             continue;
         }
-        let value = part.text().await.map_err(|e| e.body_text())?;
+        let value = part.text().await.map_err(unreadable)?;
         match name.as_str() {
             "visitor" => upload.visitor = value,
             "client_id" => upload.client_id = value,
@@ -97,7 +104,10 @@ async fn upload(
     let max_bytes = state.settings.attachments.max_bytes;
     let upload = match read_upload(multipart, max_bytes as usize).await {
         Ok(upload) => upload,
-        Err(reason) => return refuse(StatusCode::BAD_REQUEST, origin, "bad_upload", &reason),
+        Err((status, reason)) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refuse(status, origin, "too_large", &reason)
+        }
+        Err((status, reason)) => return refuse(status, origin, "bad_upload", &reason),
     };
     let claim = match (upload.user_id, upload.user_signature) {
         (Some(id), Some(signature)) => Some(UserClaim { id, signature }),

@@ -299,9 +299,11 @@ async fn email_messages(
     let (fields, files) = if content_type.starts_with("multipart/") {
         read_multipart(request, &state).await?
     } else {
-        let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+        // Read under the route's body limit: a streamed body past it is 413.
+        use axum::extract::FromRequest;
+        let body = Bytes::from_request(request, &state)
             .await
-            .map_err(|e| AppError::BadRequest(format!("form body: {e}")))?;
+            .map_err(|e| AppError::Body(e.status(), format!("form body: {}", e.body_text())))?;
         let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
             .map_err(|e| AppError::BadRequest(format!("form body: {e}")))?;
         (fields, Vec::new())
@@ -332,11 +334,14 @@ async fn read_multipart(
 ) -> Result<(Vec<(String, String)>, Vec<channels::email::FilePart>), AppError> {
     use axum::extract::FromRequest;
     let bad = |e: axum::extract::multipart::MultipartError| {
-        AppError::BadRequest(format!("multipart body: {}", e.body_text()))
+        AppError::Body(
+            super::body_status(&e, e.status()),
+            format!("multipart body: {}", e.body_text()),
+        )
     };
     let mut multipart = axum::extract::Multipart::from_request(request, state)
         .await
-        .map_err(|e| AppError::BadRequest(format!("multipart body: {}", e.body_text())))?;
+        .map_err(|e| AppError::Body(e.status(), format!("multipart body: {}", e.body_text())))?;
     let max_bytes = state.settings.attachments.max_bytes as usize;
     let (mut fields, mut files) = (Vec::new(), Vec::new());
     while let Some(mut part) = multipart.next_field().await.map_err(bad)? {

@@ -438,6 +438,24 @@ async fn oversized_and_garbage_bodies_are_refused_on_every_public_route() {
             .unwrap();
         assert_eq!(send(request).await, StatusCode::PAYLOAD_TOO_LARGE, "{uri}");
     }
+    // The same bodies streamed without a length: the limit is found while
+    // reading, and it is still 413, not a malformed body.
+    for (uri, content_type) in [
+        ("/webhooks/email", "application/x-www-form-urlencoded"),
+        ("/webhooks/email", "multipart/form-data; boundary=x"),
+        ("/chat/upload", "multipart/form-data; boundary=x"),
+    ] {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            too_big.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+        let request = post(uri, content_type)
+            .body(Body::from_stream(futures_util::stream::iter(chunks)))
+            .unwrap();
+        assert_eq!(
+            send(request).await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "streamed {uri} {content_type}"
+        );
+    }
 
     let mut garbage: Vec<Vec<u8>> = vec![
         Vec::new(),
