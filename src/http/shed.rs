@@ -23,11 +23,18 @@ use axum::response::{IntoResponse, Response};
 pub const SHED_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// The middleware (`axum::middleware::from_fn_with_state`) over the webhook routes.
-pub async fn limit_webhooks(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn limit_webhooks(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Ok(slot) = state.webhook_slots.clone().try_acquire_owned() else {
         state.metrics.increment("frontdesk_webhooks_shed_total");
         tracing::warn!(path = %request.uri().path(), "webhook shed: too many in flight");
-        return unavailable(SHED_RETRY_AFTER_SECONDS, "busy: too many webhooks in flight");
+        return unavailable(
+            SHED_RETRY_AFTER_SECONDS,
+            "busy: too many webhooks in flight",
+        );
     };
     let response = next.run(request).await;
     drop(slot);
