@@ -103,6 +103,32 @@ pub struct RetentionSettings {
     pub days: Option<u32>,
 }
 
+/// What one `serve` process takes in before it sheds load (`[limits]`).
+/// These keys are ours (FORMATS.md §5 does not list them).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Webhook requests handled at once; one more is answered 503 with
+    /// `Retry-After` before its body is read, so a flood costs at most this
+    /// many bodies of memory and the group commit's queue never grows past it.
+    pub inflight_webhooks: usize,
+    /// Messages one sender (channel + address) may send in a burst.
+    pub sender_burst: u32,
+    /// Messages per minute one sender may send once the burst is spent;
+    /// over it the webhook is answered 429 with `Retry-After` (nothing stored).
+    pub sender_per_minute: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            inflight_webhooks: 64,
+            sender_burst: 20,
+            sender_per_minute: 60,
+        }
+    }
+}
+
 /// The store (`[store]`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -166,6 +192,7 @@ pub struct Settings {
     pub attachments: AttachmentSettings,
     pub retention: RetentionSettings,
     pub store: StoreSettings,
+    pub limits: LimitSettings,
 }
 
 impl Default for Settings {
@@ -191,6 +218,7 @@ impl Default for Settings {
             attachments: AttachmentSettings::default(),
             retention: RetentionSettings::default(),
             store: StoreSettings::default(),
+            limits: LimitSettings::default(),
         }
     }
 }
@@ -250,6 +278,17 @@ const ENVIRONMENT: &[(&str, &str, &str)] = &[
     ),
     ("FRONTDESK_RETENTION_DAYS", "retention", "days"),
     ("FRONTDESK_STORE_DURABILITY", "store", "durability"),
+    (
+        "FRONTDESK_LIMITS_INFLIGHT_WEBHOOKS",
+        "limits",
+        "inflight_webhooks",
+    ),
+    ("FRONTDESK_LIMITS_SENDER_BURST", "limits", "sender_burst"),
+    (
+        "FRONTDESK_LIMITS_SENDER_PER_MINUTE",
+        "limits",
+        "sender_per_minute",
+    ),
 ];
 
 impl Settings {
@@ -282,7 +321,14 @@ impl Settings {
             };
             let value = if matches!(
                 *key,
-                "workers" | "max_bytes" | "days" | "delivery_concurrency" | "send_timeout_ms"
+                "workers"
+                    | "max_bytes"
+                    | "days"
+                    | "delivery_concurrency"
+                    | "send_timeout_ms"
+                    | "inflight_webhooks"
+                    | "sender_burst"
+                    | "sender_per_minute"
             ) {
                 let number: i64 = value.parse().map_err(|_| ConfigError::Env {
                     name: name.to_string(),

@@ -143,6 +143,14 @@ impl Application {
             .map_err(io("reading the bound address"))?;
         let public_base = settings.public_base(&bound.to_string());
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        // Per-sender token buckets and the webhook budget (`[limits]`).
+        let limiter = Arc::new(crate::http::SenderLimiter::new(
+            f64::from(settings.limits.sender_burst.max(1)),
+            f64::from(settings.limits.sender_per_minute) / 60.0,
+        ));
+        let webhook_slots = Arc::new(tokio::sync::Semaphore::new(
+            settings.limits.inflight_webhooks.max(1),
+        ));
         let state = crate::http::AppState {
             ingest: crate::store::IngestWriter::start(store.clone()),
             store,
@@ -152,7 +160,8 @@ impl Application {
             new_work: Arc::new(tokio::sync::Notify::new()),
             new_reply: Arc::new(tokio::sync::Notify::new()),
             public_base,
-            limiter: Arc::new(crate::http::SenderLimiter::new(20.0, 1.0)),
+            limiter,
+            webhook_slots,
             chat_hub: Arc::new(crate::http::webchat::ChatHub::new(
                 crate::http::webchat::WebchatConfig::from_env(),
             )),

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod metrics;
 mod pages;
 mod replay;
+mod shed;
 pub mod webchat;
 mod webchat_upload;
 mod webhooks;
@@ -46,6 +47,9 @@ pub struct AppState {
     pub limiter: Arc<webhooks::SenderLimiter>,
     /// The open web chat sockets, so the delivery worker can push replies.
     pub chat_hub: Arc<webchat::ChatHub>,
+    /// Webhook requests in flight (`[limits] inflight_webhooks`); one past
+    /// them is shed with 503 + `Retry-After` (see `shed`).
+    pub webhook_slots: Arc<tokio::sync::Semaphore>,
     /// Sign-in attempts per account and per address.
     pub login_limiter: Arc<webhooks::SenderLimiter>,
     /// Turns true when the service stops: long-lived responses (event
@@ -63,7 +67,10 @@ pub enum AppError {
     #[error("{0} is not configured")]
     NotConfigured(&'static str),
     #[error("too many messages from one sender")]
-    TooManyRequests,
+    TooManyRequests {
+        /// Whole seconds until the sender's next message is taken.
+        retry_after: u64,
+    },
     /// A body that could not be read, with the status its reader chose
     /// (413 when it passed the limit, 400 when it was malformed).
     #[error("{1}")]
@@ -78,7 +85,7 @@ impl IntoResponse for AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::NotConfigured(_) => StatusCode::NOT_FOUND,
-            AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Body(status, _) => *status,
             AppError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -87,9 +94,27 @@ impl IntoResponse for AppError {
         } else {
             tracing::warn!(error = %self, "request refused");
         }
-        (status, self.to_string()).into_response()
+        // Both refusals are retried by the providers: say when.
+        let retry_after = match &self {
+            AppError::TooManyRequests { retry_after } => Some(*retry_after),
+            AppError::Store(_) => Some(STORE_RETRY_AFTER_SECONDS),
+            _ => None,
+        };
+        let mut response = (status, self.to_string()).into_response();
+        if let Some(seconds) = retry_after {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }
+
+/// What a 503 for a store that cannot commit (database down, disk full)
+/// asks the provider to wait before it retries.
+pub const STORE_RETRY_AFTER_SECONDS: u64 = 5;
 
 /// Meta sends webhook bodies up to 3 MB; anything bigger is refused unread.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -125,8 +150,9 @@ pub fn upload_body_limit(max_photo_bytes: u64) -> usize {
 
 pub fn app(state: AppState) -> Router {
     let upload_limit = upload_body_limit(state.settings.attachments.max_bytes);
+    let shed = || axum::middleware::from_fn_with_state(state.clone(), shed::limit_webhooks);
     let uploads = Router::new()
-        .merge(webhooks::email_routes())
+        .merge(webhooks::email_routes().route_layer(shed()))
         .merge(webchat_upload::routes())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(upload_limit))
         .layer(axum::extract::DefaultBodyLimit::max(upload_limit));
@@ -134,7 +160,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
-        .merge(webhooks::routes())
+        .merge(webhooks::routes().route_layer(shed()))
         .merge(webchat::routes())
         .merge(api::routes(state.clone()))
         .merge(api_contacts::routes(state.clone()))

@@ -59,6 +59,12 @@ impl SenderLimiter {
     }
 
     pub fn allow(&self, key: &str) -> bool {
+        self.admit(key).is_ok()
+    }
+
+    /// Takes one token for `key`, or says in how many whole seconds the
+    /// next one is due (what a `Retry-After` header carries).
+    pub fn admit(&self, key: &str) -> Result<(), u64> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 100_000 {
             buckets.clear(); // bounded memory; a reset only forgives
@@ -70,9 +76,11 @@ impl SenderLimiter {
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
-            true
+            Ok(())
+        } else if self.per_second > 0.0 {
+            Err(((1.0 - *tokens) / self.per_second).ceil().max(1.0) as u64)
         } else {
-            false
+            Err(3600)
         }
     }
 }
@@ -81,12 +89,17 @@ impl SenderLimiter {
 async fn persist(state: &AppState, items: Vec<Inbound>) -> Result<usize, AppError> {
     for item in &items {
         if let Inbound::Message(message) = item {
-            if !message.is_echo
-                && !state
-                    .limiter
-                    .allow(&format!("{}:{}", message.channel, message.sender))
-            {
-                return Err(AppError::TooManyRequests);
+            if message.is_echo {
+                continue;
+            }
+            // After the signature check and the parse: the key is a sender the
+            // provider vouched for, and nothing of a refused post is stored.
+            let key = format!("{}:{}", message.channel, message.sender);
+            if let Err(retry_after) = state.limiter.admit(&key) {
+                state
+                    .metrics
+                    .increment("frontdesk_webhooks_rate_limited_total");
+                return Err(AppError::TooManyRequests { retry_after });
             }
         }
     }

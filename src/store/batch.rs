@@ -20,7 +20,9 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 /// The most messages one transaction holds.
 pub const MAX_BATCH: usize = 256;
 /// Messages waiting for a writer; a handler past this waits for room, so a
-/// flood slows the senders down instead of growing memory.
+/// flood slows the senders down instead of growing memory. Webhooks never
+/// get that far: `http::shed` lets fewer of them in at once (`[limits]
+/// inflight_webhooks`) and answers the rest 503 before reading their bodies.
 const QUEUE_DEPTH: usize = 4 * MAX_BATCH;
 
 /// One inbound message with the attachments written in its transaction.

@@ -283,6 +283,29 @@ impl Store {
                             Ok(())
                         })
                     })
+                    // A COMMIT that fails (disk full) can leave SQLite inside the
+                    // transaction while sqlx counts it differently; the next
+                    // "transaction" would then be a savepoint inside one that never
+                    // commits, and its "commit" would answer a webhook 200 with
+                    // nothing on disk. A connection that comes back still inside a
+                    // transaction, by sqlx's count or SQLite's, is closed instead
+                    // (closing rolls back); the pool opens a fresh one.
+                    .after_release(|connection, _| {
+                        Box::pin(async move {
+                            if sqlx::Connection::is_in_transaction(connection) {
+                                tracing::warn!("a SQLite connection came back inside a transaction; closing it");
+                                return Ok(false);
+                            }
+                            // BEGIN fails inside a transaction; outside one it and its
+                            // ROLLBACK touch no page.
+                            if connection.execute("BEGIN").await.is_err() {
+                                tracing::warn!("a SQLite connection was left inside a transaction; closing it");
+                                return Ok(false);
+                            }
+                            connection.execute("ROLLBACK").await?;
+                            Ok(true)
+                        })
+                    })
                     .connect(url)
                     .await?
             }

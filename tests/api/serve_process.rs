@@ -45,6 +45,16 @@ impl Target {
 
 /// Starts `frontdesk serve` and returns it with the port it reports.
 pub fn start_server(target: &Target, fake_base: &str, port: u16) -> (Child, u16) {
+    start_server_with(target, fake_base, port, &[])
+}
+
+/// [`start_server`] with extra environment (limits, for the flood test).
+pub fn start_server_with(
+    target: &Target,
+    fake_base: &str,
+    port: u16,
+    extra_env: &[(&str, &str)],
+) -> (Child, u16) {
     let repo = crate::helpers::repo();
     let mut command = Command::new(env!("CARGO_BIN_EXE_frontdesk"));
     command
@@ -65,6 +75,9 @@ pub fn start_server(target: &Target, fake_base: &str, port: u16) -> (Child, u16)
         Some(url) => command.env("DATABASE_URL", url),
         None => command.env_remove("DATABASE_URL"),
     };
+    for (name, value) in extra_env {
+        command.env(name, value);
+    }
     let mut child = command.spawn().expect("frontdesk serve starts");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -1,0 +1,193 @@
+//! A full disk under the data dir, for real: the data dir is a small tmpfs
+//! (mounting needs root, which CI has), `serve` runs on it, and a filler file
+//! takes every free byte. While the disk is full webhooks must be answered
+//! 503 (with `Retry-After`), never 200 for a message that was not written;
+//! once the filler is gone the same process takes webhooks again, and every
+//! acknowledged message is stored and answered. Without root the test says so
+//! loudly and returns; with root a mount that fails is a failure.
+
+use crate::serve_helpers::*;
+use crate::serve_process::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// The tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs at {}", path.display());
+        Tmpfs(path.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes zeros until the file system refuses (ENOSPC); returns the bytes written.
+fn fill(path: &Path) -> u64 {
+    let mut file = std::fs::File::create(path).unwrap();
+    let mut written = 0u64;
+    for chunk in [1 << 20, 4096, 512] {
+        let zeros = vec![0u8; chunk];
+        while file.write_all(&zeros).is_ok() {
+            written += chunk as u64;
+        }
+    }
+    let _ = file.sync_all();
+    written
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// One signed post of customer `n`'s message; the status, or 0 for no answer.
+async fn post(client: &reqwest::Client, url: &str, n: usize) -> (u16, bool) {
+    let body = whatsapp_payload(
+        &customer(n),
+        &format!("wamid.full.{n}"),
+        "what time do you open on saturday?",
+    );
+    match client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("X-Hub-Signature-256", sign(&body))
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(response) => (
+            response.status().as_u16(),
+            response.headers().contains_key("retry-after"),
+        ),
+        Err(_) => (0, false),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_data_disk_answers_503_and_recovers_without_a_restart() {
+    if !is_root() {
+        eprintln!("NOT RUN: the disk-full test mounts a tmpfs and needs root (CI runs as root)");
+        return;
+    }
+    let data = crate::helpers::scratch("disk-full").join("data");
+    let _mount = Tmpfs::mount(&data, "64m");
+    let target = Target {
+        data: data.clone(),
+        database_url: None,
+    };
+    let (fake_base, fake) = start_fake_providers().await;
+    let (mut child, port) = start_server(&target, &fake_base, 0);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/webhooks/whatsapp");
+
+    // Before: room on the disk, messages taken.
+    let before = 10;
+    for n in 0..before {
+        assert_eq!(
+            post(&client, &url, n).await.0,
+            200,
+            "with room, message {n} is taken"
+        );
+    }
+
+    // Full: every free byte taken. SQLite may still reuse room its WAL holds,
+    // so some messages can be taken; once it needs a new page it must refuse.
+    let filler = data.join("filler");
+    let filled = fill(&filler);
+    let mut refused = Vec::new();
+    let mut acknowledged_while_full = 0;
+    let mut consecutive_503 = 0;
+    let mut refusals_without_retry_after = 0;
+    let mut next = before;
+    while consecutive_503 < 5 && next < before + 400 {
+        let (status, has_retry_after) = post(&client, &url, next).await;
+        match status {
+            200 => {
+                acknowledged_while_full += 1;
+                consecutive_503 = 0;
+            }
+            503 => {
+                consecutive_503 += 1;
+                refused.push(next);
+                if !has_retry_after {
+                    refusals_without_retry_after += 1;
+                }
+            }
+            other => {
+                consecutive_503 = 0;
+                refused.push(next);
+                println!("message {next} while full: status {other}");
+            }
+        }
+        next += 1;
+    }
+    let still_serving_while_full = child.try_wait().unwrap().is_none();
+
+    // Room again: no restart, the refused messages are retried (as providers
+    // do) and new ones are taken.
+    std::fs::remove_file(&filler).unwrap();
+    let mut retries_needed = 0;
+    let after_start = next;
+    let retry: Vec<usize> = refused
+        .iter()
+        .copied()
+        .chain(after_start..after_start + 5)
+        .collect();
+    for &n in &retry {
+        let mut taken = false;
+        for _attempt in 0..300 {
+            if post(&client, &url, n).await.0 == 200 {
+                taken = true;
+                break;
+            }
+            retries_needed += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(taken, "message {n} is taken once the disk has room again");
+    }
+    let messages = after_start + 5;
+    let outcome = settle_and_count(&target, &fake, messages, 120).await;
+    let still_serving = child.try_wait().unwrap().is_none();
+    child.kill().ok();
+    let _ = child.wait();
+    println!(
+        "disk full: filler {filled} bytes; while full {acknowledged_while_full} taken, {} refused (503 in a row at the end: {consecutive_503}); {retries_needed} retries after room came back; {outcome:?}",
+        refused.len()
+    );
+    assert!(still_serving_while_full, "serve survives a full disk");
+    assert_eq!(consecutive_503, 5, "a full disk answers 503, not 200");
+    assert_eq!(
+        refusals_without_retry_after, 0,
+        "every 503 says when to retry"
+    );
+    assert!(still_serving, "the same process recovers");
+    assert_eq!(
+        outcome.stored, messages,
+        "every acknowledged message is stored once"
+    );
+    assert_eq!(
+        outcome.lost, 0,
+        "an acknowledged message left without a reply"
+    );
+    assert_eq!(outcome.duplicates, 0, "duplicate replies");
+}
