@@ -14,7 +14,7 @@ use crate::inference::embedder::DIMENSIONS;
 /// Query vectors handled in one pass over the rows.
 const BLOCK: usize = 8;
 const LANES: usize = 8;
-const _: () = assert!(DIMENSIONS % LANES == 0);
+const _: () = assert!(DIMENSIONS.is_multiple_of(LANES));
 
 /// Calls `visit(row, query, similarity)` for every row of `matrix` (row-major,
 /// `DIMENSIONS` wide) and every query, rows in order, queries in order within
