@@ -258,6 +258,20 @@ impl Assistant {
             .collect())
     }
 
+    /// One message's variant vectors, in `variants` order: the whole message
+    /// alone, then its sentences (and follow-up) in one batch of their own. A
+    /// batch is padded to its longest text, so the short sentences batched
+    /// with the whole message would each cost as much as the message.
+    fn embed_one_prepared(&self, prepared: &Prepared) -> Result<Vec<Vec<f32>>, ModelError> {
+        let Some((message, rest)) = prepared.variants.split_first() else {
+            return Ok(Vec::new());
+        };
+        let mut vectors = vec![self.embedder.embed_one(message)?];
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        vectors.extend(self.embedder.embed(&rest)?);
+        Ok(vectors)
+    }
+
     /// Decides and writes the reply for one message sent now.
     pub fn ask(
         &self,
@@ -279,10 +293,7 @@ impl Assistant {
     ) -> Result<Outcome, ModelError> {
         let started = Instant::now();
         let prepared = self.prepare(message, history, now);
-        let vectors = self
-            .embed_prepared(std::slice::from_ref(&prepared))?
-            .pop()
-            .unwrap_or_default();
+        let vectors = self.embed_one_prepared(&prepared)?;
         Ok(self.decide(channel, &prepared, &vectors, started, 0.0))
     }
 
@@ -680,10 +691,12 @@ impl Assistant {
             ],
             reply_detail,
             form: None,
-            message_match: vectors.first().map(|vector| {
+            // The whole message's own scores are the first of the scan above:
+            // no second pass over the index.
+            message_match: vectors.first().zip(scored.first()).map(|(vector, scores)| {
                 let best = self
                     .index
-                    .search(expanded, std::slice::from_ref(vector), 1)
+                    .search_scored(expanded, &[scores], 1)
                     .first()
                     .map_or(0.0, |hit| hit.dense);
                 (vector.clone(), best)

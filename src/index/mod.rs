@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod head;
 pub mod lexical;
+pub mod scan;
 
 use crate::inference::embedder::{Embedder, DIMENSIONS};
 use crate::inference::ModelError;
@@ -101,9 +102,16 @@ pub struct Index {
     /// Stems of every word in the knowledge, to tell which words of a message
     /// the business never mentions.
     vocabulary: std::collections::HashSet<String>,
+    /// The same stems grouped by their number of characters, so the typo
+    /// allowance compares a word only with stems one character shorter,
+    /// as long, or one longer (no others can be one edit away).
+    vocabulary_by_length: Vec<Vec<String>>,
     /// Per entry: the normalised mean of its phrasing vectors (a nearest-mean
     /// classifier over the owner's ways of asking), when it has two or more.
     centroids: Vec<Option<Vec<f32>>>,
+    /// The same means packed row-major for the scan, with the entry of each row.
+    centroid_rows: Vec<f32>,
+    centroid_entries: Vec<usize>,
     /// Logistic regression over the vectors (entry per vector), a ranking
     /// signal; `None` for a knowledge base too large to train one quickly.
     head: Option<ClassifierHead>,
@@ -273,7 +281,23 @@ impl Index {
                 );
             }
         }
+        let mut vocabulary_by_length: Vec<Vec<String>> = Vec::new();
+        for stem in &vocabulary {
+            let length = stem.chars().count();
+            if vocabulary_by_length.len() <= length {
+                vocabulary_by_length.resize(length + 1, Vec::new());
+            }
+            vocabulary_by_length[length].push(stem.clone());
+        }
         let centroids = centroids_of(knowledge.entries.len(), &vectors, &owners);
+        let mut centroid_rows = Vec::new();
+        let mut centroid_entries = Vec::new();
+        for (entry, centroid) in centroids.iter().enumerate() {
+            if let Some(centroid) = centroid {
+                centroid_rows.extend_from_slice(centroid);
+                centroid_entries.push(entry);
+            }
+        }
         let labels: Vec<usize> = owners.iter().map(|(entry, _)| *entry).collect();
         let head = ClassifierHead::train_cached(
             &vectors,
@@ -284,11 +308,14 @@ impl Index {
         Ok(Index {
             head,
             centroids,
+            centroid_rows,
+            centroid_entries,
             knowledge,
             lexical,
             vectors,
             owners,
             vocabulary,
+            vocabulary_by_length,
             form_vectors,
             stats,
         })
@@ -308,10 +335,14 @@ impl Index {
                 if self.vocabulary.contains(&stem) || self.vocabulary.contains(word.as_str()) {
                     return false;
                 }
+                let length = stem.chars().count();
                 !(word.chars().count() >= 5
                     && self
-                        .vocabulary
+                        .vocabulary_by_length
                         .iter()
+                        .take(length + 2)
+                        .skip(length.saturating_sub(1))
+                        .flatten()
                         .any(|known| crate::text::within_one_edit(known, &stem)))
             })
             .count();
@@ -410,24 +441,23 @@ impl Index {
                 learned: vec![0.0; entry_count],
             })
             .collect();
-        for (row, (entry, role)) in self.vectors.chunks_exact(DIMENSIONS).zip(&self.owners) {
+        let queries: Vec<&[f32]> = query_vectors.iter().map(Vec::as_slice).collect();
+        scan::for_each_similarity(&self.vectors, &queries, |row, query, similarity| {
+            let (entry, role) = self.owners[row];
             let weight = match role {
                 VectorRole::Phrasing => 1.0,
                 VectorRole::Passage => PASSAGE_WEIGHT,
             };
-            for (query, scores) in query_vectors.iter().zip(&mut scored) {
-                let similarity = crate::inference::embedder::cosine(row, query) * weight;
-                if similarity > scores.dense[*entry] {
-                    scores.dense[*entry] = similarity;
-                }
+            let similarity = similarity * weight;
+            let best = &mut scored[query].dense[entry];
+            if similarity > *best {
+                *best = similarity;
             }
-        }
+        });
+        scan::for_each_similarity(&self.centroid_rows, &queries, |row, query, similarity| {
+            scored[query].centroid[self.centroid_entries[row]] = similarity;
+        });
         for (query, scores) in query_vectors.iter().zip(&mut scored) {
-            for (e, centroid) in self.centroids.iter().enumerate() {
-                if let Some(centroid) = centroid {
-                    scores.centroid[e] = crate::inference::embedder::cosine(centroid, query);
-                }
-            }
             if let Some(head) = &self.head {
                 scores.learned = head.probabilities(query);
             }
@@ -481,8 +511,17 @@ impl Index {
                 })
             })
             .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
-        hits.truncate(limit);
+        // Highest score first, ties in entry order (what a stable sort of the
+        // entries gives), but only the first `limit` are put in order.
+        let order = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.entry.cmp(&b.entry));
+        if limit == 0 {
+            return Vec::new();
+        }
+        if hits.len() > limit {
+            hits.select_nth_unstable_by(limit - 1, order);
+            hits.truncate(limit);
+        }
+        hits.sort_unstable_by(order);
         hits
     }
 }
