@@ -48,7 +48,11 @@ fn pass<const Q: usize>(
     visit: &mut impl FnMut(usize, usize, f32),
 ) {
     let queries: [&[f32]; Q] = std::array::from_fn(|q| {
-        assert_eq!(chunk[q].len(), DIMENSIONS, "query vector of the wrong width");
+        assert_eq!(
+            chunk[q].len(),
+            DIMENSIONS,
+            "query vector of the wrong width"
+        );
         chunk[q]
     });
     for (row, values) in matrix.chunks_exact(DIMENSIONS).enumerate() {
@@ -101,7 +105,11 @@ mod tests {
             for (row, values) in matrix.chunks_exact(DIMENSIONS).enumerate() {
                 for (q, query) in queries.iter().enumerate() {
                     let plain = crate::inference::embedder::dot(values, query);
-                    assert_eq!(seen[row][q].to_bits(), plain.to_bits(), "row {row} query {q}");
+                    assert_eq!(
+                        seen[row][q].to_bits(),
+                        plain.to_bits(),
+                        "row {row} query {q}"
+                    );
                 }
             }
         }
