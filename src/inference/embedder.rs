@@ -1,24 +1,26 @@
-//! Sentence embeddings with all-MiniLM-L6-v2 through candle: BERT, mean pooling
-//! over the attention mask, L2 normalisation. Vectors have [`DIMENSIONS`] floats
-//! and unit length, so a dot product is the cosine similarity.
+//! Sentence embeddings with all-MiniLM-L6-v2: the tokenizer, our BERT forward
+//! pass ([`super::bert`], unpadded batches), mean pooling over each sentence's
+//! tokens, L2 normalisation. Vectors have [`DIMENSIONS`] floats and unit
+//! length, so a dot product is the cosine similarity.
 //!
 //! Blocking and CPU-bound: callers on an async runtime must use spawn_blocking.
 
+use super::bert::Bert;
 use super::models::{ModelError, ModelFiles};
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config, DTYPE};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 pub const DIMENSIONS: usize = 384;
 /// MiniLM was trained on 128-token inputs; longer text is cut there.
 const MAX_TOKENS: usize = 128;
 const BATCH: usize = 32;
 
+/// Bumped when our forward pass changes its arithmetic, so that vectors cached
+/// by an earlier one are embedded again.
+const FORWARD_REVISION: &str = "fd-bert-1";
+
 pub struct Embedder {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
-    device: Device,
     /// Identifies the weights, so cached vectors from another model are never reused.
     pub fingerprint: String,
 }
@@ -29,34 +31,21 @@ fn load_error(what: &str, error: impl std::fmt::Display) -> ModelError {
 
 impl Embedder {
     pub fn load(files: &ModelFiles, fingerprint: &str) -> Result<Embedder, ModelError> {
-        let device = Device::Cpu;
-        let config_text = std::fs::read_to_string(files.path("config.json"))
-            .map_err(|e| load_error("config.json", e))?;
-        let config: Config =
-            serde_json::from_str(&config_text).map_err(|e| load_error("config.json", e))?;
         let mut tokenizer = Tokenizer::from_file(files.path("tokenizer.json"))
             .map_err(|e| load_error("tokenizer.json", e))?;
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..Default::default()
-        }));
+        // Sentences are laid end to end, never padded.
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: MAX_TOKENS,
                 ..Default::default()
             }))
             .map_err(|e| load_error("tokenizer", e))?;
-        // SAFETY: the file is verified by sha256 and not modified while mapped.
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[files.path("model.safetensors")], DTYPE, &device)
-        }
-        .map_err(|e| load_error("model.safetensors", e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| load_error("weights", e))?;
+        let model = Bert::load(&files.path("config.json"), &files.path("model.safetensors"))?;
         Ok(Embedder {
             model,
             tokenizer,
-            device,
-            fingerprint: fingerprint.to_string(),
+            fingerprint: format!("{fingerprint}:{FORWARD_REVISION}"),
         })
     }
 
@@ -87,27 +76,8 @@ impl Embedder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| load_error("tokenize", e))?;
-        let rows = encodings.len();
-        let width = encodings[0].get_ids().len();
-        let mut ids = Vec::with_capacity(rows * width);
-        let mut mask = Vec::with_capacity(rows * width);
-        for encoding in &encodings {
-            ids.extend(encoding.get_ids().iter().map(|&x| x as i64));
-            mask.extend(encoding.get_attention_mask().iter().map(|&x| x as i64));
-        }
-        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
-            let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
-            let mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
-            let type_ids = ids.zeros_like()?;
-            let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
-            let mask_f = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-            let summed = hidden.broadcast_mul(&mask_f)?.sum(1)?;
-            let counts = mask_f.sum(1)?;
-            let mean = summed.broadcast_div(&counts)?;
-            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
-            mean.broadcast_div(&norm)?.to_vec2::<f32>()
-        };
-        run().map_err(|e| load_error("forward", e))
+        let sequences: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        self.model.embed(&sequences)
     }
 }
 

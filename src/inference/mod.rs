@@ -4,8 +4,10 @@
 //! No tokio or axum types in here: everything is blocking and is called from
 //! worker threads by the async parts.
 
+pub mod bert;
 pub mod embedder;
 pub mod generator;
+pub mod kernels;
 pub mod llama;
 pub mod models;
 pub mod quant;

@@ -12,6 +12,7 @@ mod crash;
 mod db_outage;
 mod decoder;
 mod disk_full;
+mod embedder;
 mod eval;
 mod faults;
 mod flood;
