@@ -258,18 +258,11 @@ impl Assistant {
             .collect())
     }
 
-    /// One message's variant vectors, in `variants` order: the whole message
-    /// alone, then its sentences (and follow-up) in one batch of their own. A
-    /// batch is padded to its longest text, so the short sentences batched
-    /// with the whole message would each cost as much as the message.
+    /// One message's variant vectors, in `variants` order, in one unpadded
+    /// batch (a short sentence costs its own tokens, not the message's).
     fn embed_one_prepared(&self, prepared: &Prepared) -> Result<Vec<Vec<f32>>, ModelError> {
-        let Some((message, rest)) = prepared.variants.split_first() else {
-            return Ok(Vec::new());
-        };
-        let mut vectors = vec![self.embedder.embed_one(message)?];
-        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-        vectors.extend(self.embedder.embed(&rest)?);
-        Ok(vectors)
+        self.embed_prepared(std::slice::from_ref(prepared))
+            .map(|mut all| all.pop().unwrap_or_default())
     }
 
     /// Decides and writes the reply for one message sent now.
