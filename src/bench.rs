@@ -250,6 +250,19 @@ pub fn retrieval(
         percentile(&mut latencies, 50.0),
         p95
     );
+    // The same messages, each embedded alone (the whole message, batch 1).
+    let mut embeddings = Vec::new();
+    for query in &queries {
+        let started = Instant::now();
+        embedder.embed_one(&crate::text::expand_shorthand(query))?;
+        embeddings.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let embedding_p95 = percentile(&mut embeddings, 95.0);
+    println!(
+        "the same messages' batch-1 embedding: p50 {:.1} ms, p95 {embedding_p95:.1} ms; query p95 / embedding p95: {:.2}x",
+        percentile(&mut embeddings, 50.0),
+        p95 / embedding_p95
+    );
     // The physical floor of a query is one batch-1 embedding of the message.
     let one_embedding_ms = 1000.0 / batch1;
     println!(

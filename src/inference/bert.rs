@@ -307,7 +307,7 @@ impl Bert {
         Ok(hidden)
     }
 
-    /// Self-attention of every head of every sequence, over candle's thread pool.
+    /// Self-attention of every head of every sequence, shared out by [`super::pool`].
     fn attention(&self, qkv: &[f32], lengths: &[usize], context: &mut [f32]) {
         let h = self.hidden;
         let dims = h / self.heads;
@@ -347,6 +347,6 @@ impl Bert {
                 }
             }
         };
-        candle_core::utils::barrier_pool().execute_chunked(lengths.len() * self.heads, work);
+        super::pool::for_each(lengths.len() * self.heads, work);
     }
 }

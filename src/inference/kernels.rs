@@ -8,8 +8,8 @@
 //! L1/L2 while all activation rows pass it. On x86-64 with AVX2 and FMA a tile
 //! of up to six rows by sixteen columns accumulates in twelve registers (two
 //! weight loads and six broadcasts per input); elsewhere a plain loop computes
-//! the same sums. Panels are shared out over candle's thread pool, which spins
-//! between calls, so a small product does not pay a thread wake-up.
+//! the same sums. Panels are shared out by [`super::pool`], where the caller
+//! works too and never waits for a helper that has not joined.
 
 /// Output columns per panel: two AVX registers of f32.
 pub const PANEL: usize = 16;
@@ -109,7 +109,7 @@ pub fn linear(x: &[f32], rows: usize, w: &Packed, activation: Activation, out: &
             }
         }
     };
-    candle_core::utils::barrier_pool().execute_chunked(w.panel_count(), work);
+    super::pool::for_each(w.panel_count(), work);
 }
 
 #[allow(clippy::too_many_arguments)]

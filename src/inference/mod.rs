@@ -10,6 +10,7 @@ pub mod generator;
 pub mod kernels;
 pub mod llama;
 pub mod models;
+pub mod pool;
 pub mod quant;
 
 pub use embedder::Embedder;
