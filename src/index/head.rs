@@ -85,13 +85,24 @@ impl ClassifierHead {
 
     /// Softmax probabilities of every entry for one unit query vector.
     pub fn probabilities(&self, query: &[f32]) -> Vec<f32> {
-        let logits: Vec<f32> = self
-            .weights
-            .chunks_exact(DIMENSIONS)
-            .zip(&self.bias)
-            .map(|(row, bias)| crate::inference::embedder::dot(row, query) + bias)
-            .collect();
-        softmax(&logits)
+        self.probabilities_of(&[query]).pop().unwrap_or_default()
+    }
+
+    /// [`Self::probabilities`] for several query vectors, in one parallel
+    /// pass over the weights.
+    pub fn probabilities_of(&self, queries: &[&[f32]]) -> Vec<Vec<f32>> {
+        let dots = super::scan::similarities(&self.weights, queries);
+        (0..queries.len())
+            .map(|q| {
+                let logits: Vec<f32> = self
+                    .bias
+                    .iter()
+                    .enumerate()
+                    .map(|(row, bias)| dots[row * queries.len() + q] + bias)
+                    .collect();
+                softmax(&logits)
+            })
+            .collect()
     }
 
     fn save(&self, path: &Path) -> std::io::Result<()> {

@@ -457,9 +457,9 @@ impl Index {
         scan::for_each_similarity(&self.centroid_rows, &queries, |row, query, similarity| {
             scored[query].centroid[self.centroid_entries[row]] = similarity;
         });
-        for (query, scores) in query_vectors.iter().zip(&mut scored) {
-            if let Some(head) = &self.head {
-                scores.learned = head.probabilities(query);
+        if let Some(head) = &self.head {
+            for (scores, learned) in scored.iter_mut().zip(head.probabilities_of(&queries)) {
+                scores.learned = learned;
             }
         }
         scored

@@ -1,7 +1,8 @@
 //! The brute-force part of a query: dot products of a few query vectors
 //! against every row of a contiguous, row-major matrix of stored unit vectors.
 //!
-//! Each row is read once per block of up to [`BLOCK`] query vectors, and every
+//! Slices of rows are scanned in parallel. Within a slice each row is read once
+//! per block of up to [`BLOCK`] query vectors, and every
 //! query in the block keeps its own eight partial sums, so the additions of
 //! different queries do not wait on each other and the compiler keeps them in
 //! SIMD registers. Per query the arithmetic is exactly that of
@@ -17,26 +18,64 @@ const LANES: usize = 8;
 const _: () = assert!(DIMENSIONS.is_multiple_of(LANES));
 
 /// Calls `visit(row, query, similarity)` for every row of `matrix` (row-major,
-/// `DIMENSIONS` wide) and every query, rows in order, queries in order within
-/// a block.
+/// `DIMENSIONS` wide) and every query, rows in order, queries in order.
 pub fn for_each_similarity(
     matrix: &[f32],
     queries: &[&[f32]],
     mut visit: impl FnMut(usize, usize, f32),
 ) {
-    for (block, chunk) in queries.chunks(BLOCK).enumerate() {
-        let first = block * BLOCK;
-        match chunk.len() {
-            1 => pass::<1>(matrix, chunk, first, &mut visit),
-            2 => pass::<2>(matrix, chunk, first, &mut visit),
-            3 => pass::<3>(matrix, chunk, first, &mut visit),
-            4 => pass::<4>(matrix, chunk, first, &mut visit),
-            5 => pass::<5>(matrix, chunk, first, &mut visit),
-            6 => pass::<6>(matrix, chunk, first, &mut visit),
-            7 => pass::<7>(matrix, chunk, first, &mut visit),
-            _ => pass::<8>(matrix, chunk, first, &mut visit),
+    let similarities = similarities(matrix, queries);
+    for (row, values) in similarities.chunks_exact(queries.len().max(1)).enumerate() {
+        for (query, &similarity) in values.iter().enumerate() {
+            visit(row, query, similarity);
         }
     }
+}
+
+/// Rows of the matrix per work item of the parallel scan.
+const ROWS_PER_ITEM: usize = 256;
+
+/// Every row's similarity to every query, `rows × queries` (row-major). The
+/// rows are shared out in slices over [`crate::inference::pool`]; each slice
+/// is scanned once per block of queries.
+pub fn similarities(matrix: &[f32], queries: &[&[f32]]) -> Vec<f32> {
+    let rows = matrix.len() / DIMENSIONS;
+    let count = queries.len();
+    let mut out = vec![0f32; rows * count];
+    if count == 0 {
+        return out;
+    }
+    let out_address = out.as_mut_ptr() as usize;
+    crate::inference::pool::for_each(rows.div_ceil(ROWS_PER_ITEM), |items| {
+        let first_row = items.start * ROWS_PER_ITEM;
+        let last_row = (items.end * ROWS_PER_ITEM).min(rows);
+        let slice = &matrix[first_row * DIMENSIONS..last_row * DIMENSIONS];
+        // SAFETY: each work item writes only the rows it was handed, and
+        // `out` outlives the call.
+        let target = unsafe {
+            std::slice::from_raw_parts_mut(
+                (out_address as *mut f32).add(first_row * count),
+                (last_row - first_row) * count,
+            )
+        };
+        for (block, chunk) in queries.chunks(BLOCK).enumerate() {
+            let first = block * BLOCK;
+            let mut store = |row: usize, query: usize, similarity: f32| {
+                target[row * count + query] = similarity;
+            };
+            match chunk.len() {
+                1 => pass::<1>(slice, chunk, first, &mut store),
+                2 => pass::<2>(slice, chunk, first, &mut store),
+                3 => pass::<3>(slice, chunk, first, &mut store),
+                4 => pass::<4>(slice, chunk, first, &mut store),
+                5 => pass::<5>(slice, chunk, first, &mut store),
+                6 => pass::<6>(slice, chunk, first, &mut store),
+                7 => pass::<7>(slice, chunk, first, &mut store),
+                _ => pass::<8>(slice, chunk, first, &mut store),
+            }
+        }
+    });
+    out
 }
 
 /// One pass over the rows for exactly `Q` queries.
