@@ -330,11 +330,11 @@ impl Settings {
                     | "sender_burst"
                     | "sender_per_minute"
             ) {
-                let number: i64 = value.parse().map_err(|_| ConfigError::Env {
+                let number: u32 = value.parse().map_err(|_| ConfigError::Env {
                     name: name.to_string(),
-                    message: "must be a whole number".into(),
+                    message: "must be a whole number from 0 to 4294967295".into(),
                 })?;
-                toml::Value::Integer(number)
+                toml::Value::Integer(number.into())
             } else {
                 toml::Value::String(value)
             };
@@ -437,6 +437,56 @@ mod tests {
             (name == "FRONTDESK_STORE_DURABILITY").then(|| "fast".into())
         });
         assert!(typo.unwrap_err().to_string().contains("fast"));
+    }
+
+    #[test]
+    fn limits_come_from_the_file_and_the_environment_wins() {
+        let default = Settings::load_with(None, |_| None).unwrap().limits;
+        assert_eq!(
+            (
+                default.inflight_webhooks,
+                default.sender_burst,
+                default.sender_per_minute
+            ),
+            (64, 20, 60)
+        );
+        let dir =
+            std::env::temp_dir().join(format!("frontdesk-config-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("frontdesk.toml");
+        std::fs::write(&file, "[limits]\ninflight_webhooks = 8\nsender_burst = 3\n").unwrap();
+        let limits = Settings::load_with(Some(&file), |name| {
+            (name == "FRONTDESK_LIMITS_SENDER_BURST").then(|| "5".into())
+        })
+        .unwrap()
+        .limits;
+        // From the file, from the environment over the file, and the default.
+        assert_eq!(limits.inflight_webhooks, 8);
+        assert_eq!(limits.sender_burst, 5);
+        assert_eq!(limits.sender_per_minute, 60);
+        let per_minute = Settings::load_with(None, |name| {
+            (name == "FRONTDESK_LIMITS_SENDER_PER_MINUTE").then(|| "120".into())
+        })
+        .unwrap()
+        .limits;
+        assert_eq!(per_minute.sender_per_minute, 120);
+        for bad in ["many", "-1", "1.5"] {
+            let error = Settings::load_with(None, |name| {
+                (name == "FRONTDESK_LIMITS_INFLIGHT_WEBHOOKS").then(|| bad.into())
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.contains("FRONTDESK_LIMITS_INFLIGHT_WEBHOOKS"),
+                "{bad}: {error}"
+            );
+        }
+        let typo = std::fs::write(&file, "[limits]\nsender_brust = 3\n");
+        typo.unwrap();
+        let error = Settings::load_with(Some(&file), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("sender_brust"), "{error}");
     }
 
     #[test]

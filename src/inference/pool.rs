@@ -140,8 +140,11 @@ impl Drop for Close {
         let state = &self.0.state;
         let mut joined = state.fetch_and(!OPEN, Ordering::AcqRel) & JOINED;
         let started = Instant::now();
+        let mut spins = 0u32;
         while joined > 0 {
-            if started.elapsed() < SPIN {
+            spins = spins.wrapping_add(1);
+            // Reading the clock costs more than a spin: look at it now and then.
+            if !spins.is_multiple_of(64) || started.elapsed() < SPIN {
                 std::hint::spin_loop();
             } else {
                 std::thread::yield_now();
@@ -171,12 +174,14 @@ impl Pool {
         loop {
             // Wait for a job of a newer generation than the last one seen.
             let mut since = Instant::now();
+            let mut spins = 0u32;
             let state = loop {
                 let state = self.state.load(Ordering::Acquire);
                 if state >> 32 != seen && state & OPEN != 0 {
                     break state;
                 }
-                if since.elapsed() < SPIN {
+                spins = spins.wrapping_add(1);
+                if !spins.is_multiple_of(64) || since.elapsed() < SPIN {
                     std::hint::spin_loop();
                     continue;
                 }
