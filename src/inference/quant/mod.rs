@@ -132,7 +132,7 @@ impl Matrix {
 /// four weight rows and every activation row, over candle's thread pool, and
 /// stores the sums in `out` (`m × rows`). `prepare(first_row, count)` runs once
 /// per group, before its activation rows.
-pub(super) fn in_row_groups<P>(
+fn in_row_groups<P>(
     rows: usize,
     m: usize,
     out: &mut [f32],
