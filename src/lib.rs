@@ -16,7 +16,8 @@
 //! - [`eval`] runs question files and computes the metrics of FORMATS.md §3.
 //! - [`channels`] is the only code that knows a provider's payloads and
 //!   signatures: WhatsApp, Messenger/Instagram, Twilio SMS, Mailgun email.
-//! - [`http`] receives webhooks (verify, normalise, persist, acknowledge),
+//! - [`http`] receives webhooks (a bounded number at once, the rest shed with
+//!   a 503 by `http::shed`; verify, normalise, persist, acknowledge),
 //!   serves the web chat widget and its socket, and the owner's inbox: its
 //!   pages, the JSON API under `/api/` (OpenAPI from the handlers), the event
 //!   stream, and sign-in (sessions with CSRF tokens, API tokens).

@@ -7,6 +7,7 @@
 
 pub mod calibration;
 pub mod catalog;
+mod computed_hours;
 mod conversation;
 pub mod dates;
 pub mod forms;
@@ -14,7 +15,9 @@ pub mod generate;
 pub mod grounding;
 pub mod hours;
 pub mod policy;
+mod product;
 pub mod reply;
+mod rule_override;
 pub mod rules;
 mod wording;
 
@@ -24,8 +27,10 @@ use crate::inference::{Embedder, ModelError};
 use crate::knowledge::hours::Schedule;
 use crate::knowledge::EntryKind;
 pub use calibration::Calibration;
+use computed_hours::COMPUTED_HOURS_CONFIDENCE;
 use jiff::Timestamp;
 use policy::{AnswerPolicy, ReplySource};
+use product::{ProductAnswer, MENU_LISTING_CONFIDENCE};
 use rules::EscalationRules;
 use std::sync::Arc;
 use std::time::Instant;
@@ -120,34 +125,8 @@ pub struct Assistant {
     pub calibration: Calibration,
 }
 
-/// Confidence reported for a computed hours answer: it rests on reading the
-/// question, not on retrieval similarity.
-const COMPUTED_HOURS_CONFIDENCE: f32 = 0.9;
-/// Confidence reported for a listing composed from menu.toml's categories or tags.
-const MENU_LISTING_CONFIDENCE: f32 = 0.9;
-
-/// An hours answer computed for a message, with the sources it states.
-struct ComputedHours {
-    text: String,
-    sources: Vec<SourceId>,
-    question: hours::HoursQuestion,
-}
-
 /// Weight of normalised BM25 in the confidence evidence (the ranking has its own).
 const EVIDENCE_LEXICAL_WEIGHT: f32 = 0.1;
-
-/// Whether `phrasing` holds every word of `trigger` in some form: the same
-/// stem, or one word the start of the other ("bleed" / "bleeding").
-fn uses_stem_of(phrasing: &str, trigger: &str) -> bool {
-    let words = crate::text::words(phrasing);
-    let same = |a: &str, b: &str| {
-        crate::text::stem(a) == crate::text::stem(b)
-            || (a.len().min(b.len()) >= 4 && (a.starts_with(b) || b.starts_with(a)))
-    };
-    crate::text::words(trigger)
-        .iter()
-        .all(|t| words.iter().any(|w| same(w, t)))
-}
 
 fn content_words(text: &str) -> usize {
     crate::text::content_words(text).len()
@@ -426,50 +405,12 @@ impl Assistant {
             }
         }
 
-        let rule = self.rules.check(expanded).filter(|rule| {
-            // The owner's knowledge anticipates this exact kind of message.
-            let covered = top.is_some_and(|t| {
-                let phrasings = &knowledge.entries[t.entry].phrasings;
-                let close = t.dense >= self.calibration.override_similarity
-                    && phrasings
-                        .iter()
-                        .any(|p| p.to_lowercase().contains(&rule.trigger));
-                // A context-dependent word the confident best entry's own
-                // phrasings use, in any form ("bleeding" / "my gums bleed").
-                let anticipated = rule.depends_on_context()
-                    && confidence >= self.calibration.answer_from
-                    && phrasings.iter().any(|p| uses_stem_of(p, &rule.trigger));
-                close || anticipated
-            });
-            !covered
-        });
+        let rule = self.escalating_rule(expanded, top, confidence);
 
         // "Do you sell bread?": a category or tag of the menu is listed from
         // menu.toml; a product the knowledge never names is out of scope.
-        let product = if rule.is_none() && sentences.is_empty() {
-            catalog::read_ask(expanded).and_then(|ask| {
-                let resolution = self.catalog.resolve(&ask, top.map(|t| t.entry))?;
-                match resolution {
-                    catalog::Resolution::Group { label, items } if !ask.more_follows => {
-                        Some(ProductAnswer::Listing(self.catalog.listing(&label, &items)))
-                    }
-                    catalog::Resolution::NotCovered { product } => {
-                        Some(ProductAnswer::NotCovered(product))
-                    }
-                    _ => None,
-                }
-            })
-        } else if rule.is_none() {
-            // A long message: any sentence asking for a product nothing names.
-            sentences.iter().find_map(|sentence| {
-                let ask = catalog::read_ask(sentence)?;
-                match self.catalog.resolve(&ask, top.map(|t| t.entry))? {
-                    catalog::Resolution::NotCovered { product } => {
-                        Some(ProductAnswer::NotCovered(product))
-                    }
-                    _ => None,
-                }
-            })
+        let product = if rule.is_none() {
+            self.product_answer(expanded, sentences, top.map(|t| t.entry))
         } else {
             None
         };
@@ -577,22 +518,7 @@ impl Assistant {
         let listing_reply = match (&product, action) {
             (Some(ProductAnswer::Listing(listing)), Action::Answer) => {
                 confidence = confidence.max(MENU_LISTING_CONFIDENCE);
-                let mut listed: Vec<SourceId> = listing
-                    .entries
-                    .iter()
-                    .map(|&e| knowledge.entries[e].source.clone())
-                    .collect();
-                for source in sources.drain(..) {
-                    if !listed.contains(&source) {
-                        listed.push(source);
-                    }
-                }
-                sources = listed;
-                reply_detail.kinds = vec![EntryKind::MenuItem];
-                reply_detail.chosen = Some(ReplySource::OwnerText);
-                let sent = reply::fit_to_channel(&listing.text, channel, &knowledge.business.name);
-                reply_detail.owner_reply = Some(sent.clone());
-                Some(sent)
+                Some(self.listing_reply(listing, &mut sources, &mut reply_detail, channel))
             }
             _ => None,
         };
@@ -696,104 +622,6 @@ impl Assistant {
             }),
         }
     }
-}
-
-impl Assistant {
-    /// The computed hours answer when the message asks about being open at a
-    /// time, keeping only sentences whose facts the cited entries state (the
-    /// first must pass, or retrieval answers as before).
-    fn computed_hours(&self, prepared: &Prepared) -> Option<ComputedHours> {
-        let schedule = self.schedule.as_ref()?;
-        let knowledge = &self.index.knowledge;
-        let question = hours::read_for(
-            &prepared.expanded,
-            schedule.local(prepared.now),
-            schedule,
-            &knowledge.business.name,
-        )?;
-        if hours::unsettled(&question, schedule) {
-            return None;
-        }
-        let answer = hours::answer(&question, schedule, prepared.now);
-        let passages: Vec<&str> = answer
-            .sources
-            .iter()
-            .map(|source| knowledge.entry(source).map(|e| e.answer.as_str()))
-            .collect::<Option<_>>()?;
-        let mut kept = Vec::new();
-        for (index, sentence) in answer.sentences.iter().enumerate() {
-            let supported = grounding::unsupported_facts(sentence, &passages).is_empty();
-            if !supported && index == 0 {
-                tracing::warn!(%sentence, "computed hours answer not grounded; answering from retrieval");
-                return None;
-            }
-            if supported {
-                kept.push(sentence.as_str());
-            }
-        }
-        if kept.is_empty() {
-            return None;
-        }
-        Some(ComputedHours {
-            text: kept.join(" "),
-            sources: answer.sources,
-            question,
-        })
-    }
-}
-
-impl Assistant {
-    /// The reply for a computed hours answer: its sentences first, then the
-    /// answer to any other question the message asks (never another hours
-    /// entry); its sources lead the decision's sources.
-    fn computed_reply(
-        &self,
-        computed: &ComputedHours,
-        answer_entries: &[usize],
-        sources: &mut Vec<SourceId>,
-        reply_detail: &mut ReplyDetail,
-        channel: Channel,
-    ) -> String {
-        let knowledge = &self.index.knowledge;
-        let other = answer_entries
-            .iter()
-            .map(|&e| &knowledge.entries[e])
-            .find(|e| !hours_entry(e));
-        let mut text = computed.text.clone();
-        let mut answer_sources = computed.sources.clone();
-        reply_detail.kinds = vec![EntryKind::Business];
-        if let Some(other) = other {
-            text = format!("{text}\n\n{}", other.answer.trim());
-            answer_sources.push(other.source.clone());
-            reply_detail.kinds.push(other.kind);
-        }
-        for source in sources.drain(..) {
-            if !answer_sources.contains(&source) && answer_sources.len() < 5 {
-                answer_sources.push(source);
-            }
-        }
-        *sources = answer_sources;
-        reply_detail.chosen = Some(ReplySource::OwnerText);
-        let sent = reply::fit_to_channel(&text, channel, &knowledge.business.name);
-        reply_detail.owner_reply = Some(sent.clone());
-        sent
-    }
-}
-
-/// An entry about opening hours (business.toml's hours and closures, or an
-/// FAQ entry or section titled like "What are your opening hours?"): the
-/// computed answer replaces it rather than being joined with it.
-fn hours_entry(entry: &crate::knowledge::Entry) -> bool {
-    matches!(
-        entry.source.as_str(),
-        "business.toml#hours" | "business.toml#closures"
-    ) || hours::about_opening(&entry.title)
-}
-
-/// A product question answered from the menu's structure rather than by retrieval.
-enum ProductAnswer {
-    Listing(catalog::Listing),
-    NotCovered(String),
 }
 
 /// A message turned into the texts to embed.

@@ -3,10 +3,13 @@
 //! without panicking, and a signed-in identity must carry the shop's HMAC:
 //! thousands of forged signatures are all refused.
 
+use super::frames::ClientFrame;
+use super::socket::checked_text;
 use super::*;
 use crate::proptest_support::{config, hostile_text, json_text};
 use proptest::prelude::*;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 const SECRET: &str = "webchat-identity-secret";
 
