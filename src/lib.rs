@@ -8,7 +8,8 @@
 //! - [`knowledge`] reads the owner's folder (business.toml, faq.md, menu.toml,
 //!   policy `.md` files) into retrievable entries, with `path:line` errors.
 //! - [`inference`] holds the local models: the manifest and fetching, the MiniLM
-//!   embedder (and later the generator). Blocking, no async types.
+//!   embedder on our own BERT forward pass and f32 kernels, the generator on our
+//!   own llama decoder and quantized kernels. Blocking, no async types.
 //! - [`index`] builds BM25 (tantivy) and dense vectors (cached on disk by content
 //!   hash) over the entries and fuses them into one ranking.
 //! - [`assistant`] decides answer or escalate (rules, then retrieval confidence),
