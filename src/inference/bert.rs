@@ -35,6 +35,13 @@ struct Norm {
     beta: Vec<f32>,
 }
 
+impl Norm {
+    /// `x = LayerNorm(x + residual)`, row by row.
+    fn residual(&self, x: &mut [f32], residual: &[f32], eps: f32) {
+        kernels::add_layer_norm(x, residual, self.gamma.len(), &self.gamma, &self.beta, eps);
+    }
+}
+
 struct Layer {
     qkv: Packed,
     attention_out: Packed,
@@ -269,15 +276,9 @@ impl Bert {
                 Activation::None,
                 &mut projected,
             );
-            let norm = &layer.attention_norm;
-            kernels::add_layer_norm(
-                &mut projected,
-                &hidden,
-                h,
-                &norm.gamma,
-                &norm.beta,
-                self.eps,
-            );
+            layer
+                .attention_norm
+                .residual(&mut projected, &hidden, self.eps);
             std::mem::swap(&mut hidden, &mut projected);
             kernels::linear(
                 &hidden,
@@ -293,15 +294,9 @@ impl Bert {
                 Activation::None,
                 &mut projected,
             );
-            let norm = &layer.output_norm;
-            kernels::add_layer_norm(
-                &mut projected,
-                &hidden,
-                h,
-                &norm.gamma,
-                &norm.beta,
-                self.eps,
-            );
+            layer
+                .output_norm
+                .residual(&mut projected, &hidden, self.eps);
             std::mem::swap(&mut hidden, &mut projected);
         }
         Ok(hidden)
