@@ -8,7 +8,7 @@
 # store (write 4 KB + fsync in a loop for 2 s) and prints the ratio of
 # acknowledged messages/s to it: the one-fsync-per-message limit a store
 # without group commit cannot pass when every acknowledgement is power-safe.
-# usage: bench/ingest.sh [seconds] [connections]
+# usage: bench/ingest.sh [seconds] [connections]; BENCH_BINARY=PATH measures another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -16,7 +16,7 @@ connections=${2:-32}
 secret=bench-secret
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
 [ -n "${BENCH_SKIP_BUILD:-}" ] || cargo build --release --quiet  # BENCH_SKIP_BUILD=1: measure the binary as built
-python3 bench/make_ingest_script.py 60000 "$secret" > target/ingest.lua
+python3 bench/make_ingest_script.py 120000 "$secret" > target/ingest.lua
 
 # fsyncs per second in directory $1 (one 4 KB write + fsync each, for 2 s).
 fsync_rate() {
@@ -44,7 +44,7 @@ run() {
   DATABASE_URL=$url FRONTDESK_LISTEN=127.0.0.1:18080 FRONTDESK_DATA_DIR=$data \
     FRONTDESK_WHATSAPP_APP_SECRET=$secret FRONTDESK_WORKERS=0 FRONTDESK_LOG=warn \
     FRONTDESK_STORE_DURABILITY=$durability \
-    ./target/release/frontdesk serve 2>"$data/serve.log" &
+    "${BENCH_BINARY:-./target/release/frontdesk}" serve 2>"$data/serve.log" &
   local pid=$!
   for _ in $(seq 1 120); do grep -q "listening on" "$data/serve.log" && break; sleep 0.5; done
   echo "== $label ($durability): wrk -t2 -c$connections -d${seconds}s; fsync rate under the store: $fsyncs/s"
