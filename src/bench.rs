@@ -252,11 +252,26 @@ pub fn retrieval(
     );
     // The same messages, each embedded alone (the whole message, batch 1).
     let mut embeddings = Vec::new();
+    let mut same_rankings = 0;
     for query in &queries {
+        let expanded = crate::text::expand_shorthand(query);
         let started = Instant::now();
-        embedder.embed_one(&crate::text::expand_shorthand(query))?;
+        let vector = embedder.embed_one(&expanded)?;
         embeddings.push(started.elapsed().as_secs_f64() * 1000.0);
+        // The 8-bit scan's top 10 against the exact f32 scan's.
+        let vectors = [vector];
+        let hits = |scored: Vec<crate::index::VectorScores>| {
+            big.index.search_scored(&expanded, &[&scored[0]], 10)
+        };
+        if hits(big.index.score_vectors(&vectors)) == hits(big.index.score_vectors_exact(&vectors))
+        {
+            same_rankings += 1;
+        }
     }
+    println!(
+        "top 10 of the 8-bit scan equal to the exact f32 scan's (scores included): {same_rankings} of {} messages",
+        queries.len()
+    );
     let embedding_p95 = percentile(&mut embeddings, 95.0);
     println!(
         "the same messages' batch-1 embedding: p50 {:.1} ms, p95 {embedding_p95:.1} ms; query p95 / embedding p95: {:.2}x",

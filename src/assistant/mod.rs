@@ -325,7 +325,12 @@ impl Assistant {
         let scored = self.index.score_vectors(vectors);
         let own = &scored[..scored.len() - usize::from(follow_up.is_some())];
         let own: Vec<&crate::index::VectorScores> = own.iter().collect();
-        let mut hits = self.index.search_scored(expanded, &own, 10);
+        // The whole message's BM25 serves its ranking and `message_match`.
+        let lexical = self.index.lexical_scores(expanded);
+        let mut hits = self.index.search_with(&lexical, &own, 10);
+        // When the message has no other variant, its best entry by its own
+        // vector is the first of these hits.
+        let mut message_best = (own.len() == 1).then(|| hits.first().map_or(0.0, |h| h.dense));
         if let Some(follow_up) = follow_up {
             if self.confidence(&hits, 0.0) < self.calibration.answer_from {
                 let all: Vec<&crate::index::VectorScores> = scored.iter().collect();
@@ -613,11 +618,12 @@ impl Assistant {
             // The whole message's own scores are the first of the scan above:
             // no second pass over the index.
             message_match: vectors.first().zip(scored.first()).map(|(vector, scores)| {
-                let best = self
-                    .index
-                    .search_scored(expanded, &[scores], 1)
-                    .first()
-                    .map_or(0.0, |hit| hit.dense);
+                let best = message_best.take().unwrap_or_else(|| {
+                    self.index
+                        .search_with(&lexical, &[scores], 1)
+                        .first()
+                        .map_or(0.0, |hit| hit.dense)
+                });
                 (vector.clone(), best)
             }),
         }

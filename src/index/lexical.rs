@@ -1,6 +1,10 @@
 //! BM25 over every entry with tantivy: the phrasings (heading + `Also asked`) and
 //! the answer text, English-stemmed. Held in RAM: rebuilding it for thousands of
 //! entries takes well under a second, so there is nothing worth persisting.
+//!
+//! The index never changes after it is built, so one searcher is kept, with
+//! each document's entry position read once at build: a query maps its hits
+//! to entries without reading stored documents.
 
 use crate::knowledge::Entry;
 use tantivy::collector::TopDocs;
@@ -8,7 +12,7 @@ use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, INDEXED, STORED,
 };
-use tantivy::{doc, Index, IndexReader, TantivyDocument, Term};
+use tantivy::{doc, DocAddress, Index, Searcher, TantivyDocument, Term};
 
 /// The lexical schema in one place.
 struct Fields {
@@ -19,7 +23,10 @@ struct Fields {
 
 pub struct LexicalIndex {
     index: Index,
-    reader: IndexReader,
+    /// The one searcher over the committed index (it is never written again).
+    searcher: Searcher,
+    /// Per segment (by ordinal), per document id: the entry position.
+    entries: Vec<Vec<usize>>,
     fields: Fields,
 }
 
@@ -55,9 +62,26 @@ impl LexicalIndex {
         writer.commit()?;
         let reader = index.reader()?;
         reader.reload()?;
+        let searcher = reader.searcher();
+        let mut entries = Vec::with_capacity(searcher.segment_readers().len());
+        for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
+            let mut positions = Vec::with_capacity(segment.max_doc() as usize);
+            for doc_id in 0..segment.max_doc() {
+                let document: TantivyDocument =
+                    searcher.doc(DocAddress::new(ordinal as u32, doc_id))?;
+                // Every document has its entry; a missing one maps to no entry.
+                let position = document
+                    .get_first(fields.entry)
+                    .and_then(|value| value.as_u64())
+                    .map_or(usize::MAX, |p| p as usize);
+                positions.push(position);
+            }
+            entries.push(positions);
+        }
         Ok(LexicalIndex {
             index,
-            reader,
+            searcher,
+            entries,
             fields,
         })
     }
@@ -96,15 +120,19 @@ impl LexicalIndex {
             }
         }
         let query = BooleanQuery::new(clauses);
-        let searcher = self.reader.searcher();
-        let Ok(top) = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score()) else {
+        let Ok(top) = self
+            .searcher
+            .search(&query, &TopDocs::with_limit(limit).order_by_score())
+        else {
             return Vec::new();
         };
         top.into_iter()
             .filter_map(|(score, address)| {
-                let document: TantivyDocument = searcher.doc(address).ok()?;
-                let position = document.get_first(self.fields.entry)?.as_u64()? as usize;
-                Some((position, score))
+                let position = *self
+                    .entries
+                    .get(address.segment_ord as usize)?
+                    .get(address.doc_id as usize)?;
+                (position != usize::MAX).then_some((position, score))
             })
             .collect()
     }

@@ -8,6 +8,8 @@
 pub mod cache;
 pub mod head;
 pub mod lexical;
+mod quantized;
+mod rank;
 pub mod scan;
 
 use crate::inference::embedder::{Embedder, DIMENSIONS};
@@ -16,6 +18,8 @@ use crate::knowledge::{Entry, EntryKind, KnowledgeBase};
 use cache::{hash_text, EmbeddingCache};
 use head::ClassifierHead;
 use lexical::LexicalIndex;
+use rank::VectorIndex;
+pub use rank::VectorScores;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,16 +69,6 @@ pub struct Hit {
     pub lexical: f32,
 }
 
-/// One query vector's scores against every entry ([`Index::score_vectors`]).
-pub struct VectorScores {
-    /// Best weighted cosine to one of the entry's vectors.
-    dense: Vec<f32>,
-    /// Cosine to the entry's phrasing mean (`-inf` for entries without one).
-    centroid: Vec<f32>,
-    /// The classifier head's probability (0 without a head).
-    learned: Vec<f32>,
-}
-
 /// One held-out phrasing's best similarity to the rest of its own entry and
 /// to any other entry ([`Index::held_out`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,10 +89,9 @@ pub struct BuildStats {
 pub struct Index {
     pub knowledge: Arc<KnowledgeBase>,
     lexical: LexicalIndex,
-    /// Row-major `vectors.len() / DIMENSIONS` unit vectors.
-    vectors: Vec<f32>,
-    /// For each vector: the entry it belongs to and what it is.
-    owners: Vec<(usize, VectorRole)>,
+    /// Every stored vector, the entries' phrasing means and the classifier
+    /// head, with the 8-bit copies the query scan reads ([`rank`]).
+    dense: VectorIndex,
     /// Stems of every word in the knowledge, to tell which words of a message
     /// the business never mentions.
     vocabulary: std::collections::HashSet<String>,
@@ -106,15 +99,6 @@ pub struct Index {
     /// allowance compares a word only with stems one character shorter,
     /// as long, or one longer (no others can be one edit away).
     vocabulary_by_length: Vec<Vec<String>>,
-    /// Per entry: the normalised mean of its phrasing vectors (a nearest-mean
-    /// classifier over the owner's ways of asking), when it has two or more.
-    centroids: Vec<Option<Vec<f32>>>,
-    /// The same means packed row-major for the scan, with the entry of each row.
-    centroid_rows: Vec<f32>,
-    centroid_entries: Vec<usize>,
-    /// Logistic regression over the vectors (entry per vector), a ranking
-    /// signal; `None` for a knowledge base too large to train one quickly.
-    head: Option<ClassifierHead>,
     /// forms.toml phrasings (not retrievable entries): (form index, unit vector).
     form_vectors: Vec<(usize, Vec<f32>)>,
     pub stats: BuildStats,
@@ -289,15 +273,11 @@ impl Index {
             }
             vocabulary_by_length[length].push(stem.clone());
         }
+        // Per entry: the normalised mean of its phrasing vectors (a nearest-mean
+        // classifier over the owner's ways of asking), when it has two or more.
         let centroids = centroids_of(knowledge.entries.len(), &vectors, &owners);
-        let mut centroid_rows = Vec::new();
-        let mut centroid_entries = Vec::new();
-        for (entry, centroid) in centroids.iter().enumerate() {
-            if let Some(centroid) = centroid {
-                centroid_rows.extend_from_slice(centroid);
-                centroid_entries.push(entry);
-            }
-        }
+        // Logistic regression over the vectors (entry per vector), a ranking
+        // signal; `None` for a knowledge base too large to train one quickly.
         let labels: Vec<usize> = owners.iter().map(|(entry, _)| *entry).collect();
         let head = ClassifierHead::train_cached(
             &vectors,
@@ -305,15 +285,11 @@ impl Index {
             knowledge.entries.len(),
             cache.dir().as_deref(),
         );
+        let dense = VectorIndex::new(knowledge.entries.len(), vectors, owners, &centroids, head);
         Ok(Index {
-            head,
-            centroids,
-            centroid_rows,
-            centroid_entries,
             knowledge,
             lexical,
-            vectors,
-            owners,
+            dense,
             vocabulary,
             vocabulary_by_length,
             form_vectors,
@@ -355,10 +331,11 @@ impl Index {
     /// Deterministic (no randomness); cost is `limit × vectors` dot products.
     pub fn held_out(&self, limit: usize) -> Vec<HeldOut> {
         let mut per_entry = vec![0usize; self.knowledge.entries.len()];
-        for (entry, _) in &self.owners {
+        for (entry, _) in &self.dense.owners {
             per_entry[*entry] += 1;
         }
         let candidates: Vec<usize> = self
+            .dense
             .owners
             .iter()
             .enumerate()
@@ -372,11 +349,11 @@ impl Index {
             picked.push(candidates[at as usize]);
             at += step;
         }
-        let rows: Vec<&[f32]> = self.vectors.chunks_exact(DIMENSIONS).collect();
+        let rows: Vec<&[f32]> = self.dense.vectors.chunks_exact(DIMENSIONS).collect();
         picked
             .into_iter()
             .map(|held| {
-                let own_entry = self.owners[held].0;
+                let own_entry = self.dense.owners[held].0;
                 let query = rows[held];
                 let mut best_own = f32::NEG_INFINITY;
                 let mut best_other = f32::NEG_INFINITY;
@@ -385,7 +362,7 @@ impl Index {
                         continue;
                     }
                     let similarity = crate::inference::embedder::cosine(vector, query);
-                    if self.owners[row].0 == own_entry {
+                    if self.dense.owners[row].0 == own_entry {
                         best_own = best_own.max(similarity);
                     } else {
                         best_other = best_other.max(similarity);
@@ -429,40 +406,31 @@ impl Index {
 
     /// One pass over the stored vectors for every query vector: each one's
     /// best similarity to every entry, to its phrasings' mean and the head's
-    /// probabilities. A message's searches (the whole message, each sentence)
-    /// then combine these instead of scanning again.
+    /// probabilities (as intervals from the 8-bit scan, [`rank`]). A
+    /// message's searches (the whole message, each sentence) then combine
+    /// these instead of scanning again.
     pub fn score_vectors(&self, query_vectors: &[Vec<f32>]) -> Vec<VectorScores> {
-        let entry_count = self.knowledge.entries.len();
-        let mut scored: Vec<VectorScores> = query_vectors
-            .iter()
-            .map(|_| VectorScores {
-                dense: vec![f32::NEG_INFINITY; entry_count],
-                centroid: vec![f32::NEG_INFINITY; entry_count],
-                learned: vec![0.0; entry_count],
-            })
-            .collect();
-        let queries: Vec<&[f32]> = query_vectors.iter().map(Vec::as_slice).collect();
-        scan::for_each_similarity(&self.vectors, &queries, |row, query, similarity| {
-            let (entry, role) = self.owners[row];
-            let weight = match role {
-                VectorRole::Phrasing => 1.0,
-                VectorRole::Passage => PASSAGE_WEIGHT,
-            };
-            let similarity = similarity * weight;
-            let best = &mut scored[query].dense[entry];
-            if similarity > *best {
-                *best = similarity;
-            }
-        });
-        scan::for_each_similarity(&self.centroid_rows, &queries, |row, query, similarity| {
-            scored[query].centroid[self.centroid_entries[row]] = similarity;
-        });
-        if let Some(head) = &self.head {
-            for (scores, learned) in scored.iter_mut().zip(head.probabilities_of(&queries)) {
-                scores.learned = learned;
-            }
+        self.dense.score(query_vectors, false)
+    }
+
+    /// [`Index::score_vectors`] by the exact f32 scan: the reference the
+    /// 8-bit scan's rankings are checked against (`bench retrieval`).
+    pub fn score_vectors_exact(&self, query_vectors: &[Vec<f32>]) -> Vec<VectorScores> {
+        self.dense.score(query_vectors, true)
+    }
+
+    /// The BM25 evidence of one text for [`Index::search_with`]: its best
+    /// entries' scores divided by the best one's.
+    pub fn lexical_scores(&self, query_text: &str) -> LexicalScores {
+        let hits = self.lexical.search(query_text, CANDIDATES);
+        let best = hits.first().map(|(_, s)| *s).unwrap_or(0.0);
+        LexicalScores {
+            hits: if best > 0.0 {
+                hits.into_iter().map(|(e, s)| (e, s / best)).collect()
+            } else {
+                Vec::new()
+            },
         }
-        scored
     }
 
     /// Ranks entries for a message from its vectors' scores
@@ -473,55 +441,26 @@ impl Index {
         scored: &[&VectorScores],
         limit: usize,
     ) -> Vec<Hit> {
-        let entry_count = self.knowledge.entries.len();
-        let best = |pick: fn(&VectorScores) -> &Vec<f32>, e: usize, floor: f32| {
-            scored.iter().map(|s| pick(s)[e]).fold(floor, f32::max)
-        };
-        let lexical_hits = self.lexical.search(query_text, CANDIDATES);
-        let best_lexical = lexical_hits.first().map(|(_, s)| *s).unwrap_or(0.0);
-        let mut lexical = vec![0.0f32; entry_count];
-        if best_lexical > 0.0 {
-            for (entry, score) in &lexical_hits {
-                lexical[*entry] = score / best_lexical;
-            }
-        }
-        let mut hits: Vec<Hit> = (0..entry_count)
-            .filter_map(|e| {
-                let dense = best(|s| &s.dense, e, f32::NEG_INFINITY);
-                if !dense.is_finite() {
-                    return None;
-                }
-                // The ranking blends each entry's best vector with its phrasings'
-                // mean (how well the message fits the owner's ways of asking as
-                // a whole); confidence keeps using the best vector alone.
-                let ranked = match self.centroids[e] {
-                    Some(_) => {
-                        let near = best(|s| &s.centroid, e, f32::NEG_INFINITY);
-                        (1.0 - CENTROID_WEIGHT) * dense
-                            + CENTROID_WEIGHT * near.max(dense - CENTROID_FLOOR)
-                    }
-                    None => dense,
-                };
-                let learned = best(|s| &s.learned, e, 0.0);
-                Some(Hit {
-                    entry: e,
-                    score: ranked + LEXICAL_WEIGHT * lexical[e] + HEAD_WEIGHT * learned,
-                    dense,
-                    lexical: lexical[e],
-                })
-            })
-            .collect();
-        // Highest score first, ties in entry order (what a stable sort of the
-        // entries gives), but only the first `limit` are put in order.
-        let order = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.entry.cmp(&b.entry));
-        if limit == 0 {
-            return Vec::new();
-        }
-        if hits.len() > limit {
-            hits.select_nth_unstable_by(limit - 1, order);
-            hits.truncate(limit);
-        }
-        hits.sort_unstable_by(order);
-        hits
+        self.search_with(&self.lexical_scores(query_text), scored, limit)
     }
+
+    /// [`Index::search_scored`] with the text's BM25 already looked up (a
+    /// message's searches reuse it).
+    pub fn search_with(
+        &self,
+        lexical: &LexicalScores,
+        scored: &[&VectorScores],
+        limit: usize,
+    ) -> Vec<Hit> {
+        let mut per_entry = vec![0.0f32; self.knowledge.entries.len()];
+        for &(entry, score) in &lexical.hits {
+            per_entry[entry] = score;
+        }
+        self.dense.rank(&per_entry, scored, limit)
+    }
+}
+
+/// One text's normalised BM25 scores ([`Index::lexical_scores`]).
+pub struct LexicalScores {
+    hits: Vec<(usize, f32)>,
 }
