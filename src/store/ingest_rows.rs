@@ -45,6 +45,22 @@ fn statement<'q>(sql: String) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::An
     sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false)
 }
 
+/// The rows of `select` (a query ending in `WHERE channel = $1 AND column`)
+/// whose column is one of `values`: one indexed lookup for a channel's values.
+async fn select_in(
+    tx: &mut sqlx::AnyConnection,
+    select: &str,
+    channel: &str,
+    values: &[&str],
+) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+    let sql = format!("{select} IN ({})", numbered(2, values.len()));
+    let mut query = statement(sql).bind(channel.to_string());
+    for value in values {
+        query = query.bind(value.to_string());
+    }
+    Ok(query.fetch_all(&mut *tx).await?)
+}
+
 /// `$first, …`: `count` numbered placeholders.
 fn numbered(first: usize, count: usize) -> String {
     (first..first + count)
@@ -89,15 +105,9 @@ pub(super) async fn ingest_rows_in(
     }
     let mut stored: HashSet<(String, String)> = HashSet::new();
     for (channel, ids) in &by_channel {
-        let sql = format!(
-            "SELECT provider_message_id FROM messages WHERE channel = $1 AND provider_message_id IN ({})",
-            numbered(2, ids.len())
-        );
-        let mut query = statement(sql).bind(*channel);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut *tx).await? {
+        let select =
+            "SELECT provider_message_id FROM messages WHERE channel = $1 AND provider_message_id";
+        for row in select_in(tx, select, channel, ids).await? {
             stored.insert((channel.to_string(), row.try_get("provider_message_id")?));
         }
     }
@@ -322,15 +332,8 @@ async fn link_new_contacts(
         by_channel.entry(channel).or_default().push(address);
     }
     for (channel, addresses) in &by_channel {
-        let sql = format!(
-            "SELECT id, address, COALESCE(linked_to, id) AS root FROM contacts WHERE channel = $1 AND address IN ({})",
-            numbered(2, addresses.len())
-        );
-        let mut query = statement(sql).bind(*channel);
-        for address in addresses {
-            query = query.bind(*address);
-        }
-        for row in query.fetch_all(&mut *tx).await? {
+        let select = "SELECT id, address, COALESCE(linked_to, id) AS root FROM contacts WHERE channel = $1 AND address";
+        for row in select_in(tx, select, channel, addresses).await? {
             let id: String = row.try_get("id")?;
             if !new_ids.contains(id.as_str()) {
                 roots.insert(
