@@ -23,6 +23,7 @@ mod wording;
 
 use crate::domain::{Action, Channel, Decision, Reason, SourceId, Speaker, Turn};
 use crate::index::{Hit, Index};
+use crate::inference::embedder::Pooled;
 use crate::inference::{Embedder, ModelError};
 use crate::knowledge::hours::Schedule;
 use crate::knowledge::EntryKind;
@@ -187,15 +188,18 @@ impl Assistant {
     fn prepare(&self, message: &str, history: &[Turn], now: Timestamp) -> Prepared {
         let expanded = crate::text::expand_shorthand(message);
         let mut variants = vec![expanded.clone()];
-        let sentences: Vec<String> = crate::text::sentences(&expanded)
+        let parts: Vec<String> = crate::text::sentences(&expanded)
             .into_iter()
-            .filter(|s| content_words(s) >= 2)
             .map(String::from)
             .collect();
-        let sentences = if sentences.len() >= 2 {
-            sentences
+        let substantial: Vec<usize> = (0..parts.len())
+            .filter(|&n| content_words(&parts[n]) >= 2)
+            .collect();
+        let (sentences, parts, substantial) = if substantial.len() >= 2 {
+            let sentences: Vec<String> = substantial.iter().map(|&n| parts[n].clone()).collect();
+            (sentences, parts, substantial)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new(), Vec::new())
         };
         variants.extend(sentences.iter().cloned());
         let previous = history
@@ -216,24 +220,38 @@ impl Assistant {
             expanded,
             variants,
             sentences,
+            parts,
+            substantial,
             follow_up,
         }
     }
 
     /// The vectors of each message's variants, in `variants` order, all
-    /// embedded in one batched pass. (Pooling the sentences from the whole
-    /// message's pass was tried: it is faster, but each sentence then carries
-    /// the others' context, and a part the knowledge does not cover no longer
-    /// looks uncovered, so the message would be half answered.)
+    /// embedded in one batched pass. A message of several sentences is not
+    /// embedded whole: each sentence is embedded on its own (they are
+    /// variants too) and the message's vector is the mean over all of their
+    /// tokens, so its tokens pass through the model once, not twice. (The
+    /// other way round was tried: pooling the sentences from the whole
+    /// message's pass. Each sentence then carries the others' context, and a
+    /// part the knowledge does not cover no longer looks uncovered, so the
+    /// message would be half answered.)
     fn embed_prepared(&self, prepared: &[Prepared]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
-        let texts: Vec<&str> = prepared
-            .iter()
-            .flat_map(|p| p.variants.iter().map(String::as_str))
-            .collect();
-        let mut vectors = self.embedder.embed(&texts)?.into_iter();
+        let texts: Vec<&str> = prepared.iter().flat_map(|p| p.texts_to_embed()).collect();
+        let mut pooled = self.embedder.pool(&texts)?.into_iter();
         Ok(prepared
             .iter()
-            .map(|p| vectors.by_ref().take(p.variants.len()).collect())
+            .map(|p| {
+                let own: Vec<Pooled> = pooled.by_ref().take(p.texts_to_embed().count()).collect();
+                if p.parts.is_empty() {
+                    return own.iter().map(Pooled::unit).collect();
+                }
+                let (parts, rest) = own.split_at(p.parts.len());
+                let mut vectors = Vec::with_capacity(p.variants.len());
+                vectors.push(Pooled::combined(parts));
+                vectors.extend(p.substantial.iter().map(|&n| parts[n].unit()));
+                vectors.extend(rest.iter().map(Pooled::unit));
+                vectors
+            })
             .collect())
     }
 
@@ -639,5 +657,26 @@ struct Prepared {
     expanded: String,
     variants: Vec<String>,
     sentences: Vec<String>,
+    /// Every sentence of a message of several (empty otherwise): embedded
+    /// instead of the whole message, whose vector is pooled from theirs.
+    parts: Vec<String>,
+    /// Which of `parts` are `sentences`.
+    substantial: Vec<usize>,
     follow_up: Option<String>,
+}
+
+impl Prepared {
+    /// What goes through the model: the parts and whatever variants are not
+    /// made of them, or else every variant.
+    fn texts_to_embed(&self) -> impl Iterator<Item = &str> {
+        let skip = if self.parts.is_empty() {
+            0
+        } else {
+            1 + self.sentences.len()
+        };
+        self.parts
+            .iter()
+            .chain(self.variants.iter().skip(skip))
+            .map(String::as_str)
+    }
 }

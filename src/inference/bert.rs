@@ -118,6 +118,45 @@ impl Weights {
     }
 }
 
+/// A sequence's last-layer token states summed, and how many tokens they
+/// are: the mean is its embedding, and several sequences' sums add up to the
+/// mean over all their tokens.
+#[derive(Debug, Clone)]
+pub struct Pooled {
+    pub sum: Vec<f32>,
+    pub tokens: usize,
+}
+
+impl Pooled {
+    /// The mean token state, scaled to unit length.
+    pub fn unit(&self) -> Vec<f32> {
+        let count = self.tokens.max(1) as f32;
+        let mut mean: Vec<f32> = self.sum.iter().map(|v| v / count).collect();
+        let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            mean.iter_mut().for_each(|m| *m /= norm);
+        }
+        mean
+    }
+
+    /// The unit mean over all of `parts`' tokens together.
+    pub fn combined(parts: &[Pooled]) -> Vec<f32> {
+        let mut total = Pooled {
+            sum: vec![0f32; parts.first().map_or(0, |p| p.sum.len())],
+            tokens: 0,
+        };
+        for part in parts {
+            total
+                .sum
+                .iter_mut()
+                .zip(&part.sum)
+                .for_each(|(t, v)| *t += v);
+            total.tokens += part.tokens;
+        }
+        total.unit()
+    }
+}
+
 impl Bert {
     /// Loads `config.json` and `model.safetensors` of a BERT encoder (tensor
     /// names as Hugging Face writes them, with or without a `bert.` prefix).
@@ -202,25 +241,28 @@ impl Bert {
     /// Mean-pooled, unit-length sentence vectors for token-id sequences (each
     /// already holding its [CLS] and [SEP]), in input order.
     pub fn embed(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(self.pool(sequences)?.iter().map(Pooled::unit).collect())
+    }
+
+    /// Each sequence's last-layer token states summed, with its token count,
+    /// in input order: what mean pooling divides (see [`Pooled`]).
+    pub fn pool(&self, sequences: &[&[u32]]) -> Result<Vec<Pooled>, ModelError> {
         let hidden = self.encode(sequences)?;
         let h = self.hidden;
-        let mut vectors = Vec::with_capacity(sequences.len());
+        let mut pooled = Vec::with_capacity(sequences.len());
         let mut start = 0;
         for sequence in sequences {
-            let mut mean = vec![0f32; h];
+            let mut sum = vec![0f32; h];
             for row in hidden[start * h..(start + sequence.len()) * h].chunks_exact(h) {
-                mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+                sum.iter_mut().zip(row).for_each(|(m, v)| *m += v);
             }
-            let count = sequence.len().max(1) as f32;
-            mean.iter_mut().for_each(|m| *m /= count);
-            let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                mean.iter_mut().for_each(|m| *m /= norm);
-            }
-            vectors.push(mean);
+            pooled.push(Pooled {
+                sum,
+                tokens: sequence.len(),
+            });
             start += sequence.len();
         }
-        Ok(vectors)
+        Ok(pooled)
     }
 
     /// The last layer's hidden states of every token, sequences end to end

@@ -6,6 +6,7 @@
 //! Blocking and CPU-bound: callers on an async runtime must use spawn_blocking.
 
 use super::bert::Bert;
+pub use super::bert::Pooled;
 use super::models::{ModelError, ModelFiles};
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -56,19 +57,30 @@ impl Embedder {
 
     /// Embeds many texts, in batches of similar length (less padding), in input order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(self.pool(texts)?.iter().map(Pooled::unit).collect())
+    }
+
+    /// Each text's summed token states and token count, in input order:
+    /// [`Pooled::unit`] is its embedding, and [`Pooled::combined`] over a
+    /// message's sentences embeds the message without a pass of its own.
+    pub fn pool(&self, texts: &[&str]) -> Result<Vec<Pooled>, ModelError> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
-        let mut vectors = vec![Vec::new(); texts.len()];
+        let mut pooled: Vec<Option<Pooled>> = vec![None; texts.len()];
         for chunk in order.chunks(BATCH) {
             let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            for (&i, vector) in chunk.iter().zip(self.embed_batch(&batch)?) {
-                vectors[i] = vector;
+            for (&i, part) in chunk.iter().zip(self.pool_batch(&batch)?) {
+                pooled[i] = Some(part);
             }
         }
-        Ok(vectors)
+        Ok(pooled.into_iter().flatten().collect())
     }
 
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(self.pool_batch(texts)?.iter().map(Pooled::unit).collect())
+    }
+
+    fn pool_batch(&self, texts: &[&str]) -> Result<Vec<Pooled>, ModelError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
@@ -77,7 +89,7 @@ impl Embedder {
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| load_error("tokenize", e))?;
         let sequences: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        self.model.embed(&sequences)
+        self.model.pool(&sequences)
     }
 }
 

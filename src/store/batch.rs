@@ -169,7 +169,7 @@ impl Store {
             .all(|item| ingest_rows::is_plain(&item.message, &item.attachments))
         {
             let messages: Vec<&InboundMessage> = items.iter().map(|item| &item.message).collect();
-            return match ingest_rows::ingest_rows_in(&mut tx, &messages).await? {
+            return match ingest_rows::ingest_rows_in(&mut tx, self.backend, &messages).await? {
                 Ok(outcomes) => {
                     tx.commit().await?;
                     Ok(Some(outcomes))
