@@ -192,6 +192,7 @@ async fn send_alerts(state: &AppState, client: &reqwest::Client, item: &QueueIte
             in_reply_to: None,
             template: None,
             tag: None,
+            outbox_id: None,
         };
         with_retries("sms", item, || {
             crate::delivery::send(state, client, &message)
@@ -248,7 +249,7 @@ async fn send_email(
         .from
         .as_deref()
         .ok_or_else(|| SendError::permanent("FRONTDESK_EMAIL_FROM is not configured"))?;
-    let transport = crate::delivery::smtp_transport(&state.settings)?;
+    let server = crate::delivery::smtp_server(&state.settings)?;
     let from: lettre::message::Mailbox = from.parse().map_err(|err| {
         SendError::permanent(format!("email: invalid From address `{from}`: {err}"))
     })?;
@@ -262,7 +263,7 @@ async fn send_email(
         .header(lettre::message::header::ContentType::TEXT_PLAIN)
         .body(text.to_string())
         .map_err(|err| SendError::permanent(format!("email: cannot build the alert: {err}")))?;
-    channels::email::send_smtp(&transport, message).await
+    channels::smtp::send(&server, message).await
 }
 
 #[cfg(test)]

@@ -14,7 +14,10 @@
 //!   asked first (its message list, [`channels::reconcile`]) once the send
 //!   timeout has passed again, and the reply is marked sent if Twilio has it,
 //!   sent if not. The Graph API and SMTP cannot be asked, so such a reply goes
-//!   to a person (`delivery_unknown`), as a send cut by a crash does;
+//!   to a person (`delivery_unknown`), as a send cut by a crash does; a
+//!   WhatsApp status that later names it settles it (`Store::settle_unknown_send`).
+//!   An SMTP failure counts here only once the message is on the wire
+//!   ([`channels::smtp`]); before that it cannot have been taken;
 //! - it will fail the same way again (other 4xx): failed at once.
 //!
 //! The row's `template` (the JSON of a [`TemplateSend`]) and `tag` become the
@@ -132,6 +135,7 @@ pub fn outbound_message(item: &OutboxItem) -> Result<OutboundMessage, SendError>
         in_reply_to: item.in_reply_to.clone(),
         template,
         tag: item.tag.clone(),
+        outbox_id: Some(item.id.clone()),
     })
 }
 
@@ -302,20 +306,19 @@ async fn reconciled(
     Ok(None)
 }
 
-/// The SMTP transport of the email settings, with the send timeout.
-pub(crate) fn smtp_transport(
+/// The SMTP server of the email settings, with the send timeout for the
+/// whole dialogue.
+pub(crate) fn smtp_server(
     settings: &crate::config::Settings,
-) -> Result<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>, SendError> {
+) -> Result<channels::smtp::SmtpServer, SendError> {
     let url = settings
         .email
         .smtp_url
         .as_ref()
         .ok_or_else(|| missing("FRONTDESK_EMAIL_SMTP_URL"))?;
-    Ok(
-        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.expose())
-            .map_err(|e| SendError::permanent(format!("SMTP URL: {e}")))?
-            .timeout(Some(Duration::from_millis(settings.send_timeout_ms.max(1))))
-            .build(),
+    channels::smtp::SmtpServer::from_url(
+        url.expose(),
+        Duration::from_millis(settings.send_timeout_ms.max(1)),
     )
 }
 
@@ -388,9 +391,9 @@ pub(crate) async fn send(
                 .from
                 .as_deref()
                 .ok_or_else(|| missing("FRONTDESK_EMAIL_FROM"))?;
-            let transport = smtp_transport(settings)?;
+            let server = smtp_server(settings)?;
             let built = channels::email::build_email(from, message)?;
-            channels::email::send_smtp(&transport, built).await
+            channels::smtp::send(&server, built).await
         }
         // Pushed to the visitor's open sockets; an offline visitor gets it by
         // replay on reconnect, so this succeeds either way.

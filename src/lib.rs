@@ -31,7 +31,8 @@
 //! - [`pipeline`] workers claim stored messages and run the assistant;
 //!   [`delivery`] sends the outbox several at once (one at a time per
 //!   conversation), retrying what the provider surely did not take and
-//!   reconciling or handing over what it may have; [`alerts`] texts or emails the
+//!   reconciling or handing over what it may have (a WhatsApp status naming a
+//!   handed-over send settles it later); [`alerts`] texts or emails the
 //!   owner when a conversation starts needing her.
 //! - [`reload`] serves the knowledge live: the folder is watched, an edit is
 //!   checked and re-indexed off the runtime and swapped in; a broken edit keeps

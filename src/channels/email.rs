@@ -1,4 +1,5 @@
-//! Email: inbound through Mailgun routes ("forward to URL"), replies over SMTP.
+//! Email: inbound through Mailgun routes ("forward to URL"), replies built here
+//! and sent over SMTP by [`super::smtp`].
 //!
 //! Mailgun POSTs each received email as form fields: `sender` (envelope
 //! sender), `from` (the From header), `recipient`, `subject`, `body-plain`,
@@ -19,7 +20,6 @@ use super::{OutboundMessage, SendError};
 use crate::domain::Channel;
 use hmac::{Hmac, Mac};
 use lettre::message::{header::ContentType, Mailbox};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sha2::{Digest, Sha256};
 
 /// How far a signed `timestamp` may be from now before the request counts as a
@@ -333,45 +333,9 @@ pub fn build_email(from: &str, msg: &OutboundMessage) -> Result<lettre::Message,
         .map_err(|err| SendError::permanent(format!("email: cannot build the message: {err}")))
 }
 
-/// Sends a built email and returns its Message-ID. Permanent SMTP refusals
-/// (5xx: unknown mailbox, rejected as spam) are not retryable; transient
-/// ones (4xx: greylisting, mailbox busy) and a connection that was never made
-/// (refused, DNS, TLS handshake) are. A timeout or a connection lost during
-/// the dialogue may come after the server took the message (after the final
-/// `.` of DATA, before its 250), so it is ambiguous.
-pub async fn send_smtp(
-    transport: &AsyncSmtpTransport<Tokio1Executor>,
-    message: lettre::Message,
-) -> Result<String, SendError> {
-    let message_id = message
-        .headers()
-        .get_raw("Message-ID")
-        .unwrap_or_default()
-        .to_string();
-    match transport.send(message).await {
-        Ok(_) => Ok(message_id),
-        Err(err) => {
-            let message = format!("email: SMTP send failed: {err}");
-            // lettre has no public kind for "could not connect"; its Display
-            // names that kind "Connection error".
-            let never_connected = err.is_tls() || err.to_string().starts_with("Connection error");
-            Err(if err.is_permanent() || err.is_client() {
-                SendError::permanent(message)
-            } else if err.is_transient() || never_connected {
-                SendError::new(true, message)
-            } else {
-                SendError::ambiguous(message)
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     const KEY: &[u8] = b"mailgun-signing-key";
     const TIMESTAMP: &str = "1749416383";
@@ -598,6 +562,7 @@ mod tests {
             in_reply_to: in_reply_to.map(str::to_string),
             template: None,
             tag: None,
+            outbox_id: None,
         }
     }
 
@@ -665,114 +630,5 @@ mod tests {
                 .unwrap_err()
                 .retryable
         );
-    }
-
-    /// A minimal SMTP server that answers RCPT TO with `rcpt_reply` and keeps
-    /// the DATA it receives.
-    async fn fake_smtp(rcpt_reply: &'static str) -> (u16, Arc<Mutex<String>>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let received = Arc::new(Mutex::new(String::new()));
-        let kept = received.clone();
-        tokio::spawn(async move {
-            let (socket, _) = listener.accept().await.unwrap();
-            let (read, mut write) = socket.into_split();
-            let mut lines = BufReader::new(read).lines();
-            write
-                .write_all(b"220 fake.example ESMTP\r\n")
-                .await
-                .unwrap();
-            let mut in_data = false;
-            while let Ok(Some(line)) = lines.next_line().await {
-                if in_data {
-                    if line == "." {
-                        in_data = false;
-                        write
-                            .write_all(b"250 2.0.0 Ok: queued as 4BXM1\r\n")
-                            .await
-                            .unwrap();
-                    } else {
-                        let mut kept = kept.lock().unwrap();
-                        kept.push_str(&line);
-                        kept.push_str("\r\n");
-                    }
-                    continue;
-                }
-                let verb = line
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_ascii_uppercase();
-                let answer: &[u8] = match verb.as_str() {
-                    "EHLO" | "HELO" => b"250-fake.example\r\n250 8BITMIME\r\n",
-                    "MAIL" | "RSET" | "NOOP" => b"250 2.1.0 Ok\r\n",
-                    "RCPT" => rcpt_reply.as_bytes(),
-                    "DATA" => {
-                        in_data = true;
-                        b"354 End data with <CR><LF>.<CR><LF>\r\n"
-                    }
-                    "QUIT" => {
-                        write.write_all(b"221 2.0.0 Bye\r\n").await.unwrap();
-                        break;
-                    }
-                    _ => b"502 5.5.2 Error: command not recognized\r\n",
-                };
-                write.write_all(answer).await.unwrap();
-            }
-        });
-        (port, received)
-    }
-
-    fn transport(port: u16) -> AsyncSmtpTransport<Tokio1Executor> {
-        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-            .port(port)
-            .timeout(Some(Duration::from_secs(5)))
-            .build()
-    }
-
-    #[tokio::test]
-    async fn send_smtp_delivers_and_returns_the_message_id() {
-        let (port, received) = fake_smtp("250 2.1.5 Ok\r\n").await;
-        let email = build_email(
-            "hello@rosas.example",
-            &reply(Some("<CAEz7B1p9x=Qh@mail.gmail.com>")),
-        )
-        .unwrap();
-        let id = send_smtp(&transport(port), email).await.unwrap();
-        assert_eq!(id, message_id_for("reply-31", "rosas.example"));
-        let data = received.lock().unwrap().clone();
-        assert!(data.contains(&format!("Message-ID: {id}")), "{data}");
-        assert!(
-            data.contains("In-Reply-To: <CAEz7B1p9x=Qh@mail.gmail.com>"),
-            "{data}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_permanent_smtp_refusal_is_not_retryable() {
-        let (port, _) = fake_smtp(
-            "550 5.1.1 <ann.lee@example.com>: Recipient address rejected: User unknown\r\n",
-        )
-        .await;
-        let email = build_email("hello@rosas.example", &reply(None)).unwrap();
-        let error = send_smtp(&transport(port), email).await.unwrap_err();
-        assert!(!error.retryable, "{error}");
-    }
-
-    #[tokio::test]
-    async fn a_transient_smtp_refusal_or_no_server_is_retryable() {
-        let (port, _) = fake_smtp("451 4.7.1 Greylisted, please try again later\r\n").await;
-        let email = build_email("hello@rosas.example", &reply(None)).unwrap();
-        let error = send_smtp(&transport(port), email.clone())
-            .await
-            .unwrap_err();
-        assert!(error.retryable, "{error}");
-
-        let closed = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
-        let error = send_smtp(&transport(closed), email).await.unwrap_err();
-        assert!(error.retryable, "{error}");
     }
 }

@@ -218,6 +218,7 @@ fn parse_event(
         for mid in &delivery.mids {
             found.push(Inbound::Status(StatusUpdate {
                 channel,
+                outbox_id: None,
                 provider_message_id: mid.clone(),
                 state: DeliveryState::Delivered,
                 error: None,
@@ -227,6 +228,7 @@ fn parse_event(
         match &read.mid {
             Some(mid) => found.push(Inbound::Status(StatusUpdate {
                 channel,
+                outbox_id: None,
                 provider_message_id: mid.clone(),
                 state: DeliveryState::Read,
                 error: None,
@@ -489,6 +491,7 @@ mod tests {
             parsed,
             ["m_a", "m_b"].map(|mid| Inbound::Status(StatusUpdate {
                 channel: Channel::Messenger,
+                outbox_id: None,
                 provider_message_id: mid.into(),
                 state: DeliveryState::Delivered,
                 error: None,
@@ -502,6 +505,7 @@ mod tests {
             parsed,
             [Inbound::Status(StatusUpdate {
                 channel: Channel::Instagram,
+                outbox_id: None,
                 provider_message_id: "aWdfZAG1faXRlbT".into(),
                 state: DeliveryState::Read,
                 error: None,
@@ -585,6 +589,7 @@ mod tests {
             in_reply_to: None,
             template: None,
             tag: None,
+            outbox_id: None,
         }
     }
 

@@ -43,6 +43,7 @@ pub mod graph;
 pub mod media;
 pub mod meta;
 pub mod reconcile;
+pub mod smtp;
 pub mod twilio;
 pub mod whatsapp;
 pub mod window;
@@ -187,6 +188,11 @@ pub struct StatusUpdate {
     pub state: DeliveryState,
     /// The provider's reason, for `Failed` (e.g. `131047: Re-engagement message`).
     pub error: Option<String>,
+    /// The outbox row id the send carried, echoed back by the provider
+    /// (WhatsApp's `biz_opaque_callback_data`): it names the send even when
+    /// we never learnt `provider_message_id` (the answer to the send was lost).
+    #[serde(default)]
+    pub outbox_id: Option<String>,
 }
 
 /// One thing a webhook told us.
@@ -236,6 +242,11 @@ pub struct OutboundMessage {
     /// 24-hour window has closed. `None` sends an ordinary response.
     #[serde(default)]
     pub tag: Option<String>,
+    /// The outbox row this send is, for providers that echo an opaque string
+    /// in their status callbacks (WhatsApp): a status then settles a send
+    /// whose answer was lost. `None` for sends that are not outbox rows.
+    #[serde(default)]
+    pub outbox_id: Option<String>,
 }
 
 /// Why a webhook was refused.

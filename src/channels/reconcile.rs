@@ -6,7 +6,9 @@
 //! sender, and each entry carries the body and when it was created. The Graph
 //! API (WhatsApp, Messenger, Instagram) has no way to list what a business
 //! sent, and SMTP none to ask a server what it accepted, so their unknown
-//! sends go to a person instead (see `delivery`).
+//! sends go to a person instead (see `delivery`). WhatsApp answers later on
+//! its own: each send carries its outbox id, echoed in the message's status
+//! webhooks, and such a status settles the hand-over (`store::unknown_sends`).
 
 use super::{send_for_json, twilio, OutboundMessage, SendError};
 use serde::Deserialize;

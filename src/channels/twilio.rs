@@ -175,6 +175,7 @@ fn interpret(params: &[(String, String)], received_at_ms: i64) -> Result<Inbound
             });
         return Ok(Inbound::Status(StatusUpdate {
             channel: Channel::Sms,
+            outbox_id: None,
             provider_message_id: message_sid,
             state,
             error,
@@ -525,6 +526,7 @@ mod tests {
                 inbound,
                 Inbound::Status(StatusUpdate {
                     channel: Channel::Sms,
+                    outbox_id: None,
                     provider_message_id: "SMb7c0a2ce80504485a6f653a7110836f5".into(),
                     state: expected,
                     error: None,
@@ -566,6 +568,7 @@ mod tests {
                 inbound,
                 Inbound::Status(StatusUpdate {
                     channel: Channel::Sms,
+                    outbox_id: None,
                     provider_message_id: "SM2".into(),
                     state: DeliveryState::Failed,
                     error: Some(
@@ -614,6 +617,7 @@ mod tests {
             in_reply_to: None,
             template: None,
             tag: None,
+            outbox_id: None,
         }
     }
 

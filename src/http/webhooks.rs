@@ -5,7 +5,7 @@
 
 use super::{AppError, AppState};
 use crate::channels::{self, ChannelError, Inbound};
-use crate::store::Ingested;
+use crate::store::{Ingested, UnknownSend};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -143,7 +143,19 @@ async fn persist(state: &AppState, items: Vec<Inbound>) -> Result<usize, AppErro
                 }
             }
             Inbound::Status(update) => {
-                state.store.apply_status(&update).await?;
+                // A status naming a send we handed over as unknown settles it;
+                // any other goes by the provider's message id.
+                match state.store.settle_unknown_send(&update).await? {
+                    UnknownSend::NotUnknown => {
+                        state.store.apply_status(&update).await?;
+                    }
+                    settled => {
+                        tracing::info!(channel = %update.channel, ?settled, "a status settled a send whose outcome was unknown");
+                        state
+                            .metrics
+                            .increment("frontdesk_unknown_sends_settled_total");
+                    }
+                }
             }
         }
     }

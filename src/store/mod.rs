@@ -26,6 +26,7 @@ mod queue;
 mod replay;
 mod retention;
 mod schema;
+mod unknown_sends;
 
 use crate::channels::{DeliveryState, InboundMessage, StatusUpdate};
 use crate::domain::{Action, Channel, Reason, Speaker, Turn};
@@ -39,10 +40,12 @@ pub use contacts::{
 pub use events::StoredEvent;
 pub use forms::FormWrite;
 pub use inbox::{ConversationSummary, HumanReply, InboxMessage, Note, View};
+pub use outbox::OutboxRecord;
 pub use replay::replay_key;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use std::time::{SystemTime, UNIX_EPOCH};
+pub use unknown_sends::UnknownSend;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

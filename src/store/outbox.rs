@@ -6,6 +6,9 @@ use super::*;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+/// How a `delivery_unknown` item's summary begins (the customer's message follows).
+pub(super) const UNKNOWN_SUMMARY_PREFIX: &str = "reply may not have reached the customer: ";
+
 impl Store {
     /// SQLite only (one process per file): frees the leases a crashed
     /// predecessor held, so its work restarts at once instead of after the lease.
@@ -125,7 +128,7 @@ impl Store {
         .bind(new_id())
         .bind(&conversation_id)
         .bind(inbound_id.unwrap_or(reply_id))
-        .bind(format!("reply may not have reached the customer: {}", summary.chars().take(240).collect::<String>()))
+        .bind(format!("{UNKNOWN_SUMMARY_PREFIX}{}", summary.chars().take(240).collect::<String>()))
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -289,6 +292,43 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// One outbox row as it stands (tests and reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    pub id: String,
+    /// `pending`, `sending`, `sent`, `unknown` or `failed`.
+    pub state: String,
+    pub channel: String,
+    pub text: String,
+    pub attempts: i64,
+    pub provider_message_id: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// The outbox row `outbox_id`, if there is one.
+    pub async fn outbox_record(&self, outbox_id: &str) -> Result<Option<OutboxRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, state, channel, text, attempts, provider_message_id, last_error FROM outbox WHERE id = $1",
+        )
+        .bind(outbox_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(OutboxRecord {
+                id: row.try_get("id")?,
+                state: row.try_get("state")?,
+                channel: row.try_get("channel")?,
+                text: row.try_get("text")?,
+                attempts: row.try_get("attempts")?,
+                provider_message_id: row.try_get("provider_message_id")?,
+                last_error: row.try_get("last_error")?,
+            })
+        })
+        .transpose()
     }
 }
 

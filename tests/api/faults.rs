@@ -1,8 +1,8 @@
 //! A provider outage on demand: a TCP front in front of the fake providers
 //! (`serve_helpers::start_fake_providers`) that answers a send with a 500, a 429
 //! with `Retry-After`, holds it past the client's timeout, or resets the
-//! connection, by a script per recipient or for a window of time, and logs
-//! every attempt it saw.
+//! connection (before or after the fake took the send), by a script per
+//! recipient or for a window of time, and logs every attempt it saw.
 //!
 //! Each connection carries one request: the front adds `Connection: close`
 //! before forwarding, so the fake answers and closes, and the client opens a
@@ -28,6 +28,9 @@ pub enum Fault {
     Hang,
     /// The request is read, nothing is taken, the connection is reset.
     Reset,
+    /// The provider takes the message (the fake records it and answers), and
+    /// the connection is reset before that answer reaches the client.
+    AcceptThenReset,
 }
 
 /// One send the front saw: to whom (the scripted recipient it named, or
@@ -241,6 +244,13 @@ async fn serve_one(
             hold(&front, &mut client).await;
         }
         Some(Fault::Hang) => hold(&front, &mut client).await,
+        Some(Fault::AcceptThenReset) => {
+            let mut upstream = forward(&request, backend).await?;
+            let mut taken = Vec::new();
+            upstream.read_to_end(&mut taken).await?;
+            client.set_zero_linger()?;
+            drop(client);
+        }
         Some(Fault::Reset) => {
             // SO_LINGER 0: closing sends RST instead of FIN.
             client.set_zero_linger()?;

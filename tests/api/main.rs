@@ -32,4 +32,6 @@ mod serve;
 mod serve_helpers;
 mod serve_process;
 mod shutdown;
+mod smtp_outcome;
+mod status_settles;
 mod webchat;

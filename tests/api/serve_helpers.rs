@@ -31,6 +31,11 @@ pub struct Sent {
     pub text: String,
     /// When the fake took it, in ms since the Unix epoch (the store's clock).
     pub at_ms: i64,
+    /// The id the fake answered with (a wamid, a Twilio sid).
+    pub provider_id: String,
+    /// WhatsApp: the send's `biz_opaque_callback_data` (every WhatsApp send
+    /// must carry one; the fake refuses a send without it).
+    pub callback_data: Option<String>,
 }
 
 /// A file a fake provider serves: its content type and bytes.
@@ -180,8 +185,13 @@ async fn graph_send(
         let template_ok = body["type"] == "template"
             && body["template"]["name"].is_string()
             && body["template"]["language"]["code"].is_string();
+        // Our outbox id, echoed in the message's status webhooks.
+        let callback_ok = body["biz_opaque_callback_data"]
+            .as_str()
+            .is_some_and(|data| !data.is_empty() && data.len() <= 512);
         let ok = phone_id == PHONE_NUMBER_ID
             && body["messaging_product"] == "whatsapp"
+            && callback_ok
             && (text_ok || template_ok);
         let text = if template_ok {
             body["template"]["name"]
@@ -206,10 +216,11 @@ async fn graph_send(
             "whatsapp",
             body["to"].as_str(),
             text.as_deref(),
+            body["biz_opaque_callback_data"].as_str(),
             auth_ok && ok,
         );
     };
-    record_graph_send(&fake, provider, to, text, auth_ok && shape_ok)
+    record_graph_send(&fake, provider, to, text, None, auth_ok && shape_ok)
 }
 
 /// A WhatsApp customer for whom the fake refuses free text with error 131047.
@@ -220,6 +231,7 @@ fn record_graph_send(
     provider: &'static str,
     to: Option<&str>,
     text: Option<&str>,
+    callback_data: Option<&str>,
     accepted: bool,
 ) -> (StatusCode, Json<serde_json::Value>) {
     if !accepted {
@@ -230,18 +242,20 @@ fn record_graph_send(
         );
     }
     let mut sent = fake.sent.lock().unwrap();
+    let number = sent.len() + 1;
+    let id = if provider == "whatsapp" {
+        format!("wamid.out.{number}")
+    } else {
+        format!("{provider}.out.{number}")
+    };
     sent.push(Sent {
         provider,
         to: to.unwrap_or("").into(),
         text: text.unwrap_or("").into(),
         at_ms: frontdesk::store::now_ms(),
+        provider_id: id.clone(),
+        callback_data: callback_data.map(str::to_string),
     });
-    let id = format!("{provider}.out.{}", sent.len());
-    let id = if provider == "whatsapp" {
-        format!("wamid.out.{}", sent.len())
-    } else {
-        id
-    };
     (
         StatusCode::OK,
         Json(
@@ -279,11 +293,14 @@ async fn twilio_send(
         );
     }
     let mut sent = fake.sent.lock().unwrap();
+    let sid = twilio_sid(sent.len() + 1);
     sent.push(Sent {
         provider: "twilio",
         to: field("To"),
         text: field("Body"),
         at_ms: frontdesk::store::now_ms(),
+        provider_id: sid,
+        callback_data: None,
     });
     (
         StatusCode::CREATED,

@@ -137,6 +137,11 @@ struct Status {
     status: String,
     #[serde(default)]
     errors: Vec<ApiError>,
+    /// What the send carried as `biz_opaque_callback_data` (our outbox row
+    /// id), echoed back. Read as any JSON so that an odd value is ignored
+    /// rather than failing the whole body.
+    #[serde(default)]
+    biz_opaque_callback_data: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -240,9 +245,26 @@ fn parse_messages_value(
             provider_message_id: status.id,
             state,
             error,
+            outbox_id: callback_data(status.biz_opaque_callback_data),
         }));
     }
     Ok(())
+}
+
+/// The longest `biz_opaque_callback_data` WhatsApp accepts (512 characters);
+/// ours are outbox ids, far shorter.
+const MAX_CALLBACK_DATA_BYTES: usize = 512;
+
+/// A status's `biz_opaque_callback_data`: absent, empty, not a string or
+/// longer than WhatsApp allows all read as `None` (today's behaviour: the
+/// status is matched by its wamid alone).
+fn callback_data(value: Option<Value>) -> Option<String> {
+    match value? {
+        Value::String(text) if !text.trim().is_empty() && text.len() <= MAX_CALLBACK_DATA_BYTES => {
+            Some(text)
+        }
+        _ => None,
+    }
 }
 
 fn seconds_to_ms(timestamp: &str) -> Result<i64, ChannelError> {
@@ -354,7 +376,10 @@ fn describe_status_error(error: &ApiError) -> String {
 
 /// The URL and JSON body of a reply: free-form text, or the template in
 /// `msg.template` with its parameters as the body's text values (the access
-/// token goes in the `Authorization` header, see [`send`]).
+/// token goes in the `Authorization` header, see [`send`]). A reply that is an
+/// outbox row carries its id as `biz_opaque_callback_data`, which WhatsApp
+/// echoes in every status of the message: a status can then name the send
+/// even when its answer (the wamid) was lost.
 pub fn send_request(base_url: &str, api_version: &str, msg: &OutboundMessage) -> (String, Value) {
     let url = format!(
         "{}/{}/{}/messages",
@@ -362,7 +387,7 @@ pub fn send_request(base_url: &str, api_version: &str, msg: &OutboundMessage) ->
         api_version,
         msg.business_account
     );
-    let body = match &msg.template {
+    let mut body = match &msg.template {
         Some(template) => {
             let mut fields = json!({
                 "name": template.name,
@@ -391,6 +416,9 @@ pub fn send_request(base_url: &str, api_version: &str, msg: &OutboundMessage) ->
             "text": { "preview_url": false, "body": msg.text },
         }),
     };
+    if let Some(outbox_id) = &msg.outbox_id {
+        body["biz_opaque_callback_data"] = json!(outbox_id);
+    }
     (url, body)
 }
 

@@ -168,6 +168,64 @@ fn failed_statuses_say_why_in_plain_words() {
 }
 
 #[test]
+fn a_status_echoes_the_callback_data_of_its_send() {
+    let body = change(
+        r#"{"messaging_product":"whatsapp",
+            "metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},
+            "statuses":[
+              {"id":"wamid.A","status":"delivered","timestamp":"1750263774","recipient_id":"16505551234","biz_opaque_callback_data":"019ae3c1f0a2b3c4d5e6f7a8b9c0d1e2"},
+              {"id":"wamid.B","status":"sent","timestamp":"1750263775","recipient_id":"16505551234"},
+              {"id":"wamid.C","status":"sent","timestamp":"1750263776","biz_opaque_callback_data":{"not":"a string"}},
+              {"id":"wamid.D","status":"read","timestamp":"1750263777","recipient_id":"16505551234","biz_opaque_callback_data":""}
+            ]}"#,
+    );
+    let parsed: Vec<Option<String>> = parse_webhook(body.as_bytes())
+        .unwrap()
+        .into_iter()
+        .map(|inbound| match inbound {
+            Inbound::Status(status) => status.outbox_id,
+            other => panic!("expected a status, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        parsed,
+        [
+            Some("019ae3c1f0a2b3c4d5e6f7a8b9c0d1e2".to_string()),
+            None,
+            None,
+            None
+        ]
+    );
+}
+
+#[test]
+fn an_outbox_send_carries_its_id_as_callback_data() {
+    let text = OutboundMessage {
+        outbox_id: Some("019ae3c1f0a2b3c4d5e6f7a8b9c0d1e2".into()),
+        ..reply()
+    };
+    let (_, body) = send_request("https://graph.facebook.com", "v21.0", &text);
+    assert_eq!(
+        body["biz_opaque_callback_data"],
+        "019ae3c1f0a2b3c4d5e6f7a8b9c0d1e2"
+    );
+    assert_eq!(body["type"], "text");
+    let template = OutboundMessage {
+        outbox_id: Some("019ae3c1f0a2b3c4d5e6f7a8b9c0d1e3".into()),
+        ..template_reply(&[])
+    };
+    let (_, body) = send_request("https://graph.facebook.com", "v21.0", &template);
+    assert_eq!(
+        body["biz_opaque_callback_data"],
+        "019ae3c1f0a2b3c4d5e6f7a8b9c0d1e3"
+    );
+    assert_eq!(body["type"], "template");
+    // Not an outbox row (none today): no field at all.
+    let (_, body) = send_request("https://graph.facebook.com", "v21.0", &reply());
+    assert!(body.get("biz_opaque_callback_data").is_none(), "{body}");
+}
+
+#[test]
 fn one_body_can_carry_messages_for_several_numbers() {
     let body = r#"{"object":"whatsapp_business_account","entry":[
         {"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"1","phone_number_id":"111"},
@@ -235,6 +293,7 @@ fn reply() -> OutboundMessage {
         in_reply_to: None,
         template: None,
         tag: None,
+        outbox_id: None,
     }
 }
 
