@@ -362,10 +362,12 @@ struct Lookup {
 ///
 /// SQLite: `channel = $1 AND col IN (…)`, which uses the unique index (a
 /// row-value IN over VALUES can scan the table). PostgreSQL: each value
-/// looked up on its own through the unique index (`unnest` joined
-/// laterally). Its planner, before the first ANALYZE of a table that grew
-/// fast (a new shop's first minutes), reads the IN list as a filter over
-/// every row of the channel: 4 ms a batch at 10,000 messages, measured.
+/// looked up on its own through the unique index (`unnest` joined with a
+/// `LATERAL` subquery whose `OFFSET 0` keeps the planner from flattening it
+/// into a join). Before the first ANALYZE of a table that grew fast (a new
+/// shop's first minutes) its planner reads an IN list, or a plain join, as a
+/// filter over every row of the channel: 4–6 ms a batch at 10,000 messages,
+/// measured, against 0.12 ms.
 async fn lookup(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
