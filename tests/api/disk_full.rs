@@ -1,10 +1,11 @@
-//! A full disk under the data dir, for real: the data dir is a small tmpfs
-//! (mounting needs root, which CI has), `serve` runs on it, and a filler file
-//! takes every free byte. While the disk is full webhooks must be answered
-//! 503 (with `Retry-After`), never 200 for a message that was not written;
-//! once the filler is gone the same process takes webhooks again, and every
-//! acknowledged message is stored and answered. Without root the test says so
-//! loudly and returns; with root a mount that fails is a failure.
+//! A full disk under the store, for real: a small tmpfs (mounting needs root,
+//! which CI has) holds the SQLite data dir, or the tablespace of a PostgreSQL
+//! database, and a filler file takes every free byte. While the disk is full
+//! webhooks must be answered 503 (with `Retry-After`), never 200 for a message
+//! that was not written; once the filler is gone the same process takes
+//! webhooks again, and every acknowledged message is stored and answered.
+//! Without root the tests say so loudly and return; with root a mount that
+//! fails is a failure.
 
 use crate::serve_helpers::*;
 use crate::serve_process::*;
@@ -32,6 +33,7 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
     }
 }
 
@@ -92,8 +94,96 @@ async fn a_full_data_disk_answers_503_and_recovers_without_a_restart() {
         data: data.clone(),
         database_url: None,
     };
+    full_disk_round(&target, &data.join("filler")).await;
+}
+
+/// A PostgreSQL database whose tablespace is a tmpfs of its own, dropped
+/// (database, then tablespace) before the tmpfs is unmounted.
+struct TablespaceDatabase {
+    admin: String,
+    name: String,
+}
+
+impl TablespaceDatabase {
+    fn psql(&self, sql: &str) -> bool {
+        Command::new("psql")
+            .args(["-q", "-v", "ON_ERROR_STOP=1", &self.admin, "-c", sql])
+            .status()
+            .map(|status| status.success())
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for TablespaceDatabase {
+    fn drop(&mut self) {
+        self.psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+        self.psql(&format!("DROP TABLESPACE IF EXISTS {}", self.name));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_on_a_full_disk_answers_503_and_recovers_without_a_restart() {
+    let Ok(admin) = std::env::var("DATABASE_URL_TEST") else {
+        eprintln!("DATABASE_URL_TEST not set: PostgreSQL variant skipped (CI sets it)");
+        return;
+    };
+    if !is_root() {
+        eprintln!("NOT RUN: the disk-full test mounts a tmpfs and needs root (CI runs as root)");
+        return;
+    }
+    // The server runs as its own user: the tablespace lives where it can
+    // reach it, on a tmpfs it owns. The WAL stays on the server's own disk,
+    // so this fills the disk under the tables and indexes, which is what a
+    // full tablespace does to a shop's database.
+    let name = format!("frontdesk_full_{}", std::process::id());
+    let space = PathBuf::from(format!("/tmp/{name}"));
+    let _mount = Tmpfs::mount(&space, "48m");
+    let owner = Command::new("chown")
+        .args(["postgres:postgres"])
+        .arg(&space)
+        .status()
+        .expect("chown runs");
+    assert!(
+        owner.success(),
+        "the tablespace directory is given to postgres"
+    );
+    let database = TablespaceDatabase {
+        admin: admin.clone(),
+        name: name.clone(),
+    };
+    assert!(
+        database.psql(&format!(
+            "CREATE TABLESPACE {name} LOCATION '{}'",
+            space.display()
+        )),
+        "creating a tablespace on the tmpfs"
+    );
+    assert!(
+        database.psql(&format!("CREATE DATABASE {name} TABLESPACE {name}")),
+        "creating a database in it"
+    );
+    let base = admin
+        .rsplit_once('/')
+        .map(|(base, _)| base.to_string())
+        .unwrap_or(admin.clone());
+    let target = Target {
+        data: crate::helpers::scratch("disk-full-pg").join("data"),
+        database_url: Some(format!("{base}/{name}")),
+    };
+    full_disk_round(&target, &space.join("filler")).await;
+    drop(database);
+}
+
+/// Ten messages with room, then the disk filled by `filler`, messages until
+/// five in a row are refused, the filler removed, every refused message
+/// retried as a provider would, and the whole count checked.
+async fn full_disk_round(target: &Target, filler: &Path) {
+    let label = target.label();
     let (fake_base, fake) = start_fake_providers().await;
-    let (mut child, port) = start_server(&target, &fake_base, 0);
+    let (mut child, port) = start_server(target, &fake_base, 0);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -111,9 +201,9 @@ async fn a_full_data_disk_answers_503_and_recovers_without_a_restart() {
     }
 
     // Full: every free byte taken. SQLite may still reuse room its WAL holds,
-    // so some messages can be taken; once it needs a new page it must refuse.
-    let filler = data.join("filler");
-    let filled = fill(&filler);
+    // and PostgreSQL room left in its pages, so some messages can be taken;
+    // once the store needs a new page it must refuse.
+    let filled = fill(filler);
     let mut refused = Vec::new();
     let mut acknowledged_while_full = 0;
     let mut consecutive_503 = 0;
@@ -145,7 +235,7 @@ async fn a_full_data_disk_answers_503_and_recovers_without_a_restart() {
 
     // Room again: no restart, the refused messages are retried (as providers
     // do) and new ones are taken.
-    std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(filler).unwrap();
     let mut retries_needed = 0;
     let after_start = next;
     let retry: Vec<usize> = refused
@@ -166,12 +256,12 @@ async fn a_full_data_disk_answers_503_and_recovers_without_a_restart() {
         assert!(taken, "message {n} is taken once the disk has room again");
     }
     let messages = after_start + 5;
-    let outcome = settle_and_count(&target, &fake, messages, 120).await;
+    let outcome = settle_and_count(target, &fake, messages, 120).await;
     let still_serving = child.try_wait().unwrap().is_none();
     child.kill().ok();
     let _ = child.wait();
     println!(
-        "disk full: filler {filled} bytes; while full {acknowledged_while_full} taken, {} refused (503 in a row at the end: {consecutive_503}); {retries_needed} retries after room came back; {outcome:?}",
+        "disk full ({label}): filler {filled} bytes; while full {acknowledged_while_full} taken, {} refused (503 in a row at the end: {consecutive_503}); {retries_needed} retries after room came back; {outcome:?}",
         refused.len()
     );
     assert!(still_serving_while_full, "serve survives a full disk");
