@@ -262,55 +262,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Backup { path, config } => {
             let settings = settings_for(config.as_deref(), &flags)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            let summary = runtime.block_on(frontdesk::backup::backup(&settings, &path))?;
-            println!(
-                "backed up {} messages and {} photos into {}",
-                summary.messages,
-                summary.attachments,
-                path.display()
-            );
+            let summary = block_on(frontdesk::backup::backup(&settings, &path))?;
+            print_backup_summary("backed up", "into", &summary, &path);
             Ok(ExitCode::SUCCESS)
         }
         Command::Restore { path, config } => {
             let settings = settings_for(config.as_deref(), &flags)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            let summary = runtime.block_on(frontdesk::backup::restore(&settings, &path))?;
-            println!(
-                "restored {} messages and {} photos from {}",
-                summary.messages,
-                summary.attachments,
-                path.display()
-            );
+            let summary = block_on(frontdesk::backup::restore(&settings, &path))?;
+            print_backup_summary("restored", "from", &summary, &path);
             Ok(ExitCode::SUCCESS)
         }
         Command::Contact { action, config } => {
             let settings = settings_for(config.as_deref(), &flags)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            let done = runtime.block_on(frontdesk::privacy::commands::contact(
+            let done = block_on(frontdesk::privacy::commands::contact(
                 &settings,
                 &action,
                 &mut std::io::stdout(),
             ))?;
-            Ok(if done {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(exit_code(done))
         }
         Command::Retention { action, config } => {
             let settings = settings_for(config.as_deref(), &flags)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            let done = runtime.block_on(frontdesk::privacy::commands::retention(
+            let done = block_on(frontdesk::privacy::commands::retention(
                 &settings,
                 &action,
                 &mut std::io::stdout(),
             ))?;
-            Ok(if done {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(exit_code(done))
         }
         Command::Token { action } => {
             let runtime = tokio::runtime::Runtime::new()?;
@@ -400,6 +378,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Settings from the file and environment; the global path flags win when given.
+/// Runs one command's future to the end on a fresh runtime.
+fn block_on<T, E: Into<anyhow::Error>>(
+    future: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T> {
+    tokio::runtime::Runtime::new()?
+        .block_on(future)
+        .map_err(Into::into)
+}
+
+/// Success, or 1 for a command that ran but could not do what was asked.
+fn exit_code(done: bool) -> ExitCode {
+    if done {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn print_backup_summary(
+    done: &str,
+    preposition: &str,
+    summary: &frontdesk::backup::Summary,
+    path: &std::path::Path,
+) {
+    println!(
+        "{done} {} messages and {} photos {preposition} {}",
+        summary.messages,
+        summary.attachments,
+        path.display()
+    );
+}
+
 fn settings_for(
     config: Option<&std::path::Path>,
     flags: &frontdesk::cli::PathArgs,
