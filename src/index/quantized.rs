@@ -157,39 +157,23 @@ impl QuantizedRows {
     /// Every row's approximate similarity to every query, `rows × queries`
     /// (row-major). Rows are shared out over [`crate::inference::pool`].
     pub fn approximate(&self, queries: &[QuantizedQuery]) -> Vec<f32> {
-        let rows = self.rows();
         let count = queries.len();
-        let mut out = vec![0f32; rows * count];
-        if count == 0 || rows == 0 {
-            return out;
-        }
-        let out_address = out.as_mut_ptr() as usize;
-        crate::inference::pool::for_each(rows.div_ceil(ROWS_PER_ITEM), |items| {
-            let first_row = items.start * ROWS_PER_ITEM;
-            let last_row = (items.end * ROWS_PER_ITEM).min(rows);
-            // SAFETY: each work item writes only the rows it was handed, and
-            // `out` outlives the call.
-            let target = unsafe {
-                std::slice::from_raw_parts_mut(
-                    (out_address as *mut f32).add(first_row * count),
-                    (last_row - first_row) * count,
-                )
-            };
+        super::scan::by_row_slices(self.rows(), count, ROWS_PER_ITEM, |range, target| {
             for (block, chunk) in queries.chunks(BLOCK).enumerate() {
                 let first = block * BLOCK;
+                let rows = range.clone();
                 match chunk.len() {
-                    1 => self.pass::<1>(first_row..last_row, chunk, first, count, target),
-                    2 => self.pass::<2>(first_row..last_row, chunk, first, count, target),
-                    3 => self.pass::<3>(first_row..last_row, chunk, first, count, target),
-                    4 => self.pass::<4>(first_row..last_row, chunk, first, count, target),
-                    5 => self.pass::<5>(first_row..last_row, chunk, first, count, target),
-                    6 => self.pass::<6>(first_row..last_row, chunk, first, count, target),
-                    7 => self.pass::<7>(first_row..last_row, chunk, first, count, target),
-                    _ => self.pass::<8>(first_row..last_row, chunk, first, count, target),
+                    1 => self.pass::<1>(rows, chunk, first, count, target),
+                    2 => self.pass::<2>(rows, chunk, first, count, target),
+                    3 => self.pass::<3>(rows, chunk, first, count, target),
+                    4 => self.pass::<4>(rows, chunk, first, count, target),
+                    5 => self.pass::<5>(rows, chunk, first, count, target),
+                    6 => self.pass::<6>(rows, chunk, first, count, target),
+                    7 => self.pass::<7>(rows, chunk, first, count, target),
+                    _ => self.pass::<8>(rows, chunk, first, count, target),
                 }
             }
-        });
-        out
+        })
     }
 
     /// `rows` against exactly `Q` queries (numbered from `first`), into

@@ -41,23 +41,8 @@ const ROWS_PER_ITEM: usize = 256;
 pub fn similarities(matrix: &[f32], queries: &[&[f32]]) -> Vec<f32> {
     let rows = matrix.len() / DIMENSIONS;
     let count = queries.len();
-    let mut out = vec![0f32; rows * count];
-    if count == 0 {
-        return out;
-    }
-    let out_address = out.as_mut_ptr() as usize;
-    crate::inference::pool::for_each(rows.div_ceil(ROWS_PER_ITEM), |items| {
-        let first_row = items.start * ROWS_PER_ITEM;
-        let last_row = (items.end * ROWS_PER_ITEM).min(rows);
-        let slice = &matrix[first_row * DIMENSIONS..last_row * DIMENSIONS];
-        // SAFETY: each work item writes only the rows it was handed, and
-        // `out` outlives the call.
-        let target = unsafe {
-            std::slice::from_raw_parts_mut(
-                (out_address as *mut f32).add(first_row * count),
-                (last_row - first_row) * count,
-            )
-        };
+    by_row_slices(rows, count, ROWS_PER_ITEM, |range, target| {
+        let slice = &matrix[range.start * DIMENSIONS..range.end * DIMENSIONS];
         for (block, chunk) in queries.chunks(BLOCK).enumerate() {
             let first = block * BLOCK;
             let mut store = |row: usize, query: usize, similarity: f32| {
@@ -74,6 +59,35 @@ pub fn similarities(matrix: &[f32], queries: &[&[f32]]) -> Vec<f32> {
                 _ => pass::<8>(slice, chunk, first, &mut store),
             }
         }
+    })
+}
+
+/// A `rows × count` output (row-major) filled in slices of `rows_per_item`
+/// rows over [`crate::inference::pool`]: `fill` gets a range of rows and the
+/// part of the output that holds exactly those rows.
+pub(crate) fn by_row_slices(
+    rows: usize,
+    count: usize,
+    rows_per_item: usize,
+    fill: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut out = vec![0f32; rows * count];
+    if count == 0 || rows == 0 {
+        return out;
+    }
+    let out_address = out.as_mut_ptr() as usize;
+    crate::inference::pool::for_each(rows.div_ceil(rows_per_item), |items| {
+        let first_row = items.start * rows_per_item;
+        let last_row = (items.end * rows_per_item).min(rows);
+        // SAFETY: the work items' row ranges do not overlap, so each slice
+        // is written by one item only, and `out` outlives the call.
+        let target = unsafe {
+            std::slice::from_raw_parts_mut(
+                (out_address as *mut f32).add(first_row * count),
+                (last_row - first_row) * count,
+            )
+        };
+        fill(first_row..last_row, target);
     });
     out
 }
