@@ -112,6 +112,12 @@ pub struct LimitSettings {
     /// `Retry-After` before its body is read, so a flood costs at most this
     /// many bodies of memory and the group commit's queue never grows past it.
     pub inflight_webhooks: usize,
+    /// Megabytes of webhook bodies handled at once (by `Content-Length`, or
+    /// the route's largest body where a post does not say): one more is
+    /// answered 503 with `Retry-After` before its body is read. This bounds
+    /// memory where bodies are big (emails with photos), as the count above
+    /// cannot.
+    pub inflight_body_mb: usize,
     /// Messages one sender (channel + address) may send in a burst.
     pub sender_burst: u32,
     /// Messages per minute one sender may send once the burst is spent;
@@ -123,6 +129,7 @@ impl Default for LimitSettings {
     fn default() -> Self {
         LimitSettings {
             inflight_webhooks: 64,
+            inflight_body_mb: 128,
             sender_burst: 20,
             sender_per_minute: 60,
         }
@@ -283,6 +290,11 @@ const ENVIRONMENT: &[(&str, &str, &str)] = &[
         "limits",
         "inflight_webhooks",
     ),
+    (
+        "FRONTDESK_LIMITS_INFLIGHT_BODY_MB",
+        "limits",
+        "inflight_body_mb",
+    ),
     ("FRONTDESK_LIMITS_SENDER_BURST", "limits", "sender_burst"),
     (
         "FRONTDESK_LIMITS_SENDER_PER_MINUTE",
@@ -327,6 +339,7 @@ impl Settings {
                     | "delivery_concurrency"
                     | "send_timeout_ms"
                     | "inflight_webhooks"
+                    | "inflight_body_mb"
                     | "sender_burst"
                     | "sender_per_minute"
             ) {

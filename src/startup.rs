@@ -151,6 +151,12 @@ impl Application {
         let webhook_slots = Arc::new(tokio::sync::Semaphore::new(
             settings.limits.inflight_webhooks.max(1),
         ));
+        let webhook_bytes = Arc::new(crate::http::shed::BodyBudget::new(
+            settings.limits.inflight_body_mb,
+            crate::http::MAX_BODY_BYTES.max(crate::http::upload_body_limit(
+                settings.attachments.max_bytes,
+            )),
+        ));
         let state = crate::http::AppState {
             ingest: crate::store::IngestWriter::start(store.clone()),
             store,
@@ -162,6 +168,7 @@ impl Application {
             public_base,
             limiter,
             webhook_slots,
+            webhook_bytes,
             chat_hub: Arc::new(crate::http::webchat::ChatHub::new(
                 crate::http::webchat::WebchatConfig::from_env(),
             )),

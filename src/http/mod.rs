@@ -9,7 +9,7 @@ pub mod auth;
 pub mod metrics;
 mod pages;
 mod replay;
-mod shed;
+pub mod shed;
 pub mod webchat;
 mod webchat_upload;
 mod webhooks;
@@ -50,6 +50,8 @@ pub struct AppState {
     /// Webhook requests in flight (`[limits] inflight_webhooks`); one past
     /// them is shed with 503 + `Retry-After` (see `shed`).
     pub webhook_slots: Arc<tokio::sync::Semaphore>,
+    /// Webhook body bytes in flight (`[limits] inflight_body_mb`).
+    pub webhook_bytes: Arc<shed::BodyBudget>,
     /// Sign-in attempts per account and per address.
     pub login_limiter: Arc<webhooks::SenderLimiter>,
     /// Turns true when the service stops: long-lived responses (event

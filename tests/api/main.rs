@@ -6,6 +6,7 @@ mod helpers;
 mod alerts;
 mod ask;
 mod backup;
+mod body_budget;
 mod check;
 mod contacts;
 mod crash;
