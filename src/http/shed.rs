@@ -32,12 +32,7 @@ pub async fn limit_webhooks(
     next: Next,
 ) -> Response {
     let Ok(slot) = state.webhook_slots.clone().try_acquire_owned() else {
-        state.metrics.increment("frontdesk_webhooks_shed_total");
-        tracing::warn!(path = %request.uri().path(), "webhook shed: too many in flight");
-        return unavailable(
-            SHED_RETRY_AFTER_SECONDS,
-            "busy: too many webhooks in flight",
-        );
+        return shed(&state, &request, "busy: too many webhooks in flight");
     };
     let declared = request
         .headers()
@@ -45,17 +40,19 @@ pub async fn limit_webhooks(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok());
     let Some(bytes) = state.webhook_bytes.try_reserve(declared) else {
-        state.metrics.increment("frontdesk_webhooks_shed_total");
-        tracing::warn!(path = %request.uri().path(), ?declared, "webhook shed: too many bytes in flight");
-        return unavailable(
-            SHED_RETRY_AFTER_SECONDS,
-            "busy: too many webhook bytes in flight",
-        );
+        return shed(&state, &request, "busy: too many webhook bytes in flight");
     };
     let response = next.run(request).await;
     drop(bytes);
     drop(slot);
     response
+}
+
+/// One refused request: counted, logged with its path, answered 503.
+fn shed(state: &AppState, request: &Request, why: &'static str) -> Response {
+    state.metrics.increment("frontdesk_webhooks_shed_total");
+    tracing::warn!(path = %request.uri().path(), why, "webhook shed");
+    unavailable(SHED_RETRY_AFTER_SECONDS, why)
 }
 
 /// The bytes of webhook bodies in flight, counted in KiB permits.
