@@ -238,6 +238,43 @@ impl Bert {
         self.max_positions
     }
 
+    /// Floating-point operations (a multiply-add counts two) of one forward
+    /// pass over sequences of these token counts: every `Linear` once per
+    /// token, and per head the two attention products of each sequence.
+    /// Layer norms, GELU and the softmax are left out (a few percent).
+    pub fn flops(&self, lengths: &[usize]) -> f64 {
+        let tokens: usize = lengths.iter().sum();
+        let squares: usize = lengths.iter().map(|n| n * n).sum();
+        let per_layer = |layer: &Layer| {
+            let weights: usize = [
+                &layer.qkv,
+                &layer.attention_out,
+                &layer.intermediate,
+                &layer.output,
+            ]
+            .iter()
+            .map(|w| w.inputs * w.outputs)
+            .sum();
+            2.0 * (weights * tokens) as f64 + 4.0 * (squares * self.hidden) as f64
+        };
+        self.layers.iter().map(per_layer).sum()
+    }
+
+    /// Bytes of the packed layer weights, which every forward pass reads
+    /// once whatever its token count (the embedding tables are read only at
+    /// the rows of its tokens).
+    pub fn weight_bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| {
+                [&l.qkv, &l.attention_out, &l.intermediate, &l.output]
+                    .iter()
+                    .map(|w| w.bytes())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
     /// Mean-pooled, unit-length sentence vectors for token-id sequences (each
     /// already holding its [CLS] and [SEP]), in input order.
     pub fn embed(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError> {

@@ -76,6 +76,22 @@ impl Embedder {
         Ok(pooled.into_iter().flatten().collect())
     }
 
+    /// Token count (with [CLS] and [SEP]) and [`Bert::flops`] of embedding
+    /// `text` alone: what `bench retrieval` holds against the machine's peak.
+    pub fn cost(&self, text: &str) -> Result<(usize, f64), ModelError> {
+        let encoding = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| load_error("tokenize", e))?;
+        let tokens = encoding.get_ids().len();
+        Ok((tokens, self.model.flops(&[tokens])))
+    }
+
+    /// Bytes of weights one forward pass reads ([`Bert::weight_bytes`]).
+    pub fn weight_bytes(&self) -> usize {
+        self.model.weight_bytes()
+    }
+
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
         Ok(self.pool_batch(texts)?.iter().map(Pooled::unit).collect())
     }

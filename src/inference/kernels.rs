@@ -59,6 +59,11 @@ impl Packed {
         Packed::new(bias.len(), inputs, &weight, &bias)
     }
 
+    /// Bytes of the packed weights and bias.
+    pub fn bytes(&self) -> usize {
+        (self.panels.len() + self.bias.len()) * std::mem::size_of::<f32>()
+    }
+
     fn panel_count(&self) -> usize {
         self.bias.len() / PANEL
     }

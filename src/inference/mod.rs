@@ -1,5 +1,6 @@
 //! The local models: the manifest and fetching ([`models`]), sentence embeddings
-//! ([`embedder`]) and text generation ([`generator`]).
+//! ([`embedder`]) and text generation ([`generator`]); [`peak`] measures the
+//! arithmetic ceiling the encoder is compared with.
 //!
 //! No tokio or axum types in here: everything is blocking and is called from
 //! worker threads by the async parts.
@@ -10,6 +11,7 @@ pub mod generator;
 pub mod kernels;
 pub mod llama;
 pub mod models;
+pub mod peak;
 pub mod pool;
 pub mod quant;
 

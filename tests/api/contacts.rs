@@ -78,32 +78,6 @@ fn sends_to(app: &TestApp, to: &str) -> usize {
     app.fake.sends().iter().filter(|s| s.to == to).count()
 }
 
-async fn post_sms(app: &TestApp, from: &str, sid: &str, body: &str) {
-    let fields: Vec<(String, String)> = [
-        ("MessageSid", sid),
-        ("AccountSid", TWILIO_SID),
-        ("From", from),
-        ("To", "+15550001111"),
-        ("Body", body),
-        ("NumMedia", "0"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let url = format!("{}/webhooks/twilio", app.base);
-    let signature = frontdesk::channels::twilio::signature(TWILIO_TOKEN, &url, &fields);
-    let response = app
-        .client
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", signature)
-        .body(serde_urlencoded::to_string(&fields).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 /// Whether `deadline` has passed; says what was waited for when it has.
 async fn tick(deadline: std::time::Instant, what: &str) {
     assert!(std::time::Instant::now() < deadline, "timed out: {what}");
@@ -271,8 +245,7 @@ async fn export_and_erase(name: &str, database: Option<String>) {
         "can I talk to a real person please",
     );
     say(&app, ROBIN, &robin_person).await;
-    post_sms(
-        &app,
+    app.post_sms(
         ROBIN_SMS,
         "SM0robin0000000000000000000000001",
         "I'd like to order a custom cake for 20 people",

@@ -30,32 +30,6 @@ const SMS_TAKEN_THEN_HUNG: &str = "+15557770021";
 /// SMS: the connection is reset before Twilio takes it (sent again).
 const SMS_RESET: &str = "+15557770022";
 
-async fn post_sms(app: &TestApp, from: &str, sid: &str, text: &str) {
-    let fields: Vec<(String, String)> = [
-        ("MessageSid", sid),
-        ("AccountSid", TWILIO_SID),
-        ("From", from),
-        ("To", "+15550001111"),
-        ("Body", text),
-        ("NumMedia", "0"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let url = format!("{}/webhooks/twilio", app.base);
-    let signature = frontdesk::channels::twilio::signature(TWILIO_TOKEN, &url, &fields);
-    let response = app
-        .client
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", signature)
-        .body(serde_urlencoded::to_string(&fields).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 async fn post_whatsapp(app: &TestApp, from: &str, wamid: &str, text: &str) {
     let body = whatsapp_payload(from, wamid, text);
     assert_eq!(
@@ -66,18 +40,8 @@ async fn post_whatsapp(app: &TestApp, from: &str, wamid: &str, text: &str) {
 
 /// The bot's replies in a conversation, oldest first: (text, status).
 async fn replies(app: &TestApp, customer: &str) -> Vec<(String, String)> {
-    let Some(conversation) = app.state.store.conversation_of(customer).await.unwrap() else {
-        return Vec::new();
-    };
-    app.state
-        .store
-        .messages(&conversation)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.direction == "out")
-        .map(|m| (m.text, m.status))
-        .collect()
+    let outgoing = app.outgoing(customer).await;
+    outgoing.into_iter().map(|m| (m.text, m.status)).collect()
 }
 
 fn sends_to(faulty: &FaultyProviders, customer: &str) -> Vec<String> {
@@ -171,15 +135,13 @@ async fn outage_delivers_each_reply_once_or_hands_it_over(
     )
     .await;
     post_whatsapp(&app, TWO_QUESTIONS, "wamid.o.f2", "what are your hours?").await;
-    post_sms(
-        &app,
+    app.post_sms(
         SMS_TAKEN_THEN_HUNG,
         "SMo0000000000000000000000000000001",
         "what are your hours?",
     )
     .await;
-    post_sms(
-        &app,
+    app.post_sms(
         SMS_RESET,
         "SMo0000000000000000000000000000002",
         "what are your hours?",

@@ -347,18 +347,7 @@ async fn a_twilio_mms_is_fetched_with_basic_auth() {
     .iter()
     .map(|(k, v)| (k.to_string(), v.clone()))
     .collect();
-    let url = format!("{}/webhooks/twilio", app.base);
-    let signature = frontdesk::channels::twilio::signature(TWILIO_TOKEN, &url, &fields);
-    let response = app
-        .client
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", signature)
-        .body(serde_urlencoded::to_string(&fields).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(app.post_twilio(&fields).await.status(), 200);
     let found = settled_attachments(&app, &owner, "sms", 2).await;
     assert_eq!(found[0]["status"], "stored", "{found:?}");
     assert_eq!(found[1]["status"], "failed", "{found:?}");

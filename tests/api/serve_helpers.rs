@@ -523,6 +523,52 @@ impl TestApp {
         }
         request.send().await.unwrap()
     }
+
+    /// Posts a Twilio SMS webhook, signed, and expects it acknowledged.
+    pub async fn post_sms(&self, from: &str, sid: &str, text: &str) {
+        let fields: Vec<(String, String)> = [
+            ("MessageSid", sid),
+            ("AccountSid", TWILIO_SID),
+            ("From", from),
+            ("To", "+15550001111"),
+            ("Body", text),
+            ("NumMedia", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(self.post_twilio(&fields).await.status(), 200);
+    }
+
+    /// Posts these Twilio webhook fields, signed as Twilio signs them.
+    pub async fn post_twilio(&self, fields: &[(String, String)]) -> reqwest::Response {
+        let url = format!("{}/webhooks/twilio", self.base);
+        let signature = frontdesk::channels::twilio::signature(TWILIO_TOKEN, &url, fields);
+        self.client
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", signature)
+            .body(serde_urlencoded::to_string(fields).unwrap())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The outgoing messages (the bot's and people's replies) in the
+    /// conversation with `customer`, oldest first; none before it exists.
+    pub async fn outgoing(&self, customer: &str) -> Vec<frontdesk::store::StoredMessage> {
+        let Some(conversation) = self.state.store.conversation_of(customer).await.unwrap() else {
+            return Vec::new();
+        };
+        self.state
+            .store
+            .messages(&conversation)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.direction == "out")
+            .collect()
+    }
 }
 
 /// Polls until `check` holds or the time runs out.

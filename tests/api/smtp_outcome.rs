@@ -159,18 +159,8 @@ async fn post_email(app: &TestApp, from: &str, message_id: &str, text: &str) {
 
 /// The statuses of the bot's replies to `customer`.
 async fn reply_statuses(app: &TestApp, customer: &str) -> Vec<String> {
-    let Some(conversation) = app.state.store.conversation_of(customer).await.unwrap() else {
-        return Vec::new();
-    };
-    app.state
-        .store
-        .messages(&conversation)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.direction == "out")
-        .map(|m| m.status)
-        .collect()
+    let outgoing = app.outgoing(customer).await;
+    outgoing.into_iter().map(|m| m.status).collect()
 }
 
 /// Waits until `customer`'s reply has left `queued` (or the time runs out).

@@ -69,17 +69,10 @@ fn taken(app: &TestApp, customer: &str) -> (String, String) {
 
 /// The bot's reply to `customer`: its status.
 async fn reply_status(app: &TestApp, customer: &str) -> Vec<String> {
-    let conversation = app.state.store.conversation_of(customer).await.unwrap();
-    let Some(conversation) = conversation else {
-        return Vec::new();
-    };
-    app.state
-        .store
-        .messages(&conversation)
-        .await
-        .unwrap()
+    let outgoing = app.outgoing(customer).await;
+    outgoing
         .into_iter()
-        .filter(|m| m.direction == "out" && m.author == "bot")
+        .filter(|m| m.author == "bot")
         .map(|m| m.status)
         .collect()
 }
