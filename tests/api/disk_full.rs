@@ -6,6 +6,12 @@
 //! webhooks again, and every acknowledged message is stored and answered.
 //! Without root the tests say so loudly and return; with root a mount that
 //! fails is a failure.
+//!
+//! A full disk under PostgreSQL's WAL is another fault: PostgreSQL cannot
+//! commit anything, stops itself (PANIC, then "shutting down due to startup
+//! process failure") and must be started again once there is room. That is
+//! a database outage: the test checks that `serve` answers 503 meanwhile and
+//! loses nothing once an operator has started the server again.
 
 use crate::serve_helpers::*;
 use crate::serve_process::*;
@@ -94,7 +100,7 @@ async fn a_full_data_disk_answers_503_and_recovers_without_a_restart() {
         data: data.clone(),
         database_url: None,
     };
-    full_disk_round(&target, &data.join("filler")).await;
+    full_disk_round(&target, &data.join("filler"), &|| {}).await;
 }
 
 /// A PostgreSQL database whose tablespace is a tmpfs of its own, dropped
@@ -173,14 +179,15 @@ async fn postgres_on_a_full_disk_answers_503_and_recovers_without_a_restart() {
         data: crate::helpers::scratch("disk-full-pg").join("data"),
         database_url: Some(format!("{base}/{name}")),
     };
-    full_disk_round(&target, &space.join("filler")).await;
+    full_disk_round(&target, &space.join("filler"), &|| {}).await;
     drop(database);
 }
 
 /// Ten messages with room, then the disk filled by `filler`, messages until
-/// five in a row are refused, the filler removed, every refused message
-/// retried as a provider would, and the whole count checked.
-async fn full_disk_round(target: &Target, filler: &Path) {
+/// five in a row are refused, the filler removed (then `on_room`: what an
+/// operator does once there is room), every refused message retried as a
+/// provider would, and the whole count checked.
+async fn full_disk_round(target: &Target, filler: &Path, on_room: &dyn Fn()) {
     let label = target.label();
     let (fake_base, fake) = start_fake_providers().await;
     let (mut child, port) = start_server(target, &fake_base, 0);
@@ -202,14 +209,15 @@ async fn full_disk_round(target: &Target, filler: &Path) {
 
     // Full: every free byte taken. SQLite may still reuse room its WAL holds,
     // and PostgreSQL room left in its pages, so some messages can be taken;
-    // once the store needs a new page it must refuse.
+    // once the store needs a new page it must refuse. PostgreSQL's WAL can
+    // take a few hundred messages into the segment it is writing.
     let filled = fill(filler);
     let mut refused = Vec::new();
     let mut acknowledged_while_full = 0;
     let mut consecutive_503 = 0;
     let mut refusals_without_retry_after = 0;
     let mut next = before;
-    while consecutive_503 < 5 && next < before + 400 {
+    while consecutive_503 < 5 && next < before + 3000 {
         let (status, has_retry_after) = post(&client, &url, next).await;
         match status {
             200 => {
@@ -236,6 +244,7 @@ async fn full_disk_round(target: &Target, filler: &Path) {
     // Room again: no restart, the refused messages are retried (as providers
     // do) and new ones are taken.
     std::fs::remove_file(filler).unwrap();
+    on_room();
     let mut retries_needed = 0;
     let after_start = next;
     let retry: Vec<usize> = refused
@@ -280,4 +289,207 @@ async fn full_disk_round(target: &Target, filler: &Path) {
         "an acknowledged message left without a reply"
     );
     assert_eq!(outcome.duplicates, 0, "duplicate replies");
+}
+
+/// A PostgreSQL server of the test's own (`initdb` and `pg_ctl`, run as
+/// `postgres`) whose WAL directory is a small tmpfs with 1 MB segments, on a
+/// free port. Stopped, unmounted and removed when dropped.
+struct WalOnTmpfs {
+    bin: PathBuf,
+    root: PathBuf,
+    port: u16,
+    mount: Option<Tmpfs>,
+}
+
+impl WalOnTmpfs {
+    /// The newest installed server's programs (Debian's layout), if any.
+    fn server_bin() -> Option<PathBuf> {
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .flatten()
+            .filter_map(|entry| {
+                let version = entry.file_name().to_str()?.parse().ok()?;
+                let bin = entry.path().join("bin");
+                bin.join("initdb").exists().then_some((version, bin))
+            })
+            .collect();
+        versions.sort();
+        versions.pop().map(|(_, bin)| bin)
+    }
+
+    fn as_postgres(&self, program: &str, args: &[&str]) -> bool {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(program))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map(|status| status.success())
+            .unwrap_or(false)
+    }
+
+    fn create(bin: PathBuf) -> WalOnTmpfs {
+        let root = PathBuf::from(format!("/tmp/frontdesk_wal_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let wal = root.join("wal");
+        let mount = Tmpfs::mount(&wal, "24m");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let owner = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&root)
+            .status()
+            .expect("chown runs");
+        assert!(owner.success(), "the cluster's directories go to postgres");
+        let cluster = WalOnTmpfs {
+            bin,
+            root,
+            port,
+            mount: Some(mount),
+        };
+        let data = cluster.root.join("data");
+        let waldir = wal.join("pg_wal");
+        assert!(
+            cluster.as_postgres(
+                "initdb",
+                &[
+                    "-D",
+                    data.to_str().unwrap(),
+                    "--waldir",
+                    waldir.to_str().unwrap(),
+                    "--wal-segsize=1",
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                ],
+            ),
+            "initdb with the WAL on the tmpfs"
+        );
+        assert!(cluster.start(), "the test's PostgreSQL starts");
+        cluster
+    }
+
+    /// `pg_ctl start`, waiting until it takes connections (crash recovery
+    /// included); false when it does not come up.
+    fn start(&self) -> bool {
+        // wal_recycle=off: a checkpoint removes old segments rather than
+        // renaming them into future ones, so a full disk is met at the next
+        // segment, not several megabytes later.
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c wal_recycle=off",
+            self.port,
+            self.root.display()
+        );
+        let log = self.root.join("server.log");
+        self.as_postgres(
+            "pg_ctl",
+            &[
+                "-D",
+                self.root.join("data").to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &options,
+                "-t",
+                "60",
+                "-w",
+                "start",
+            ],
+        )
+    }
+
+    fn is_running(&self) -> bool {
+        self.as_postgres(
+            "pg_ctl",
+            &["-D", self.root.join("data").to_str().unwrap(), "status"],
+        )
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn psql(&self, sql: &str) -> bool {
+        Command::new("psql")
+            .args(["-qAt", "-v", "ON_ERROR_STOP=1", &self.url(), "-c", sql])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map(|status| status.success())
+            .unwrap_or(false)
+    }
+
+    /// Moves the WAL past every segment file initdb left ahead of it and
+    /// checkpoints them away, so the only room left is the rest of the
+    /// segment being written.
+    fn use_up_spare_segments(&self) {
+        assert!(self.psql("CREATE TABLE wal_switch (n int)"));
+        for _ in 0..16 {
+            assert!(self.psql("INSERT INTO wal_switch VALUES (1); SELECT pg_switch_wal()"));
+        }
+        assert!(self.psql("CHECKPOINT"));
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(12)..].join("\n")
+    }
+}
+
+impl Drop for WalOnTmpfs {
+    fn drop(&mut self) {
+        let data = self.root.join("data");
+        self.as_postgres(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
+        );
+        drop(self.mount.take());
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_with_a_full_wal_disk_answers_503_and_loses_nothing_once_restarted() {
+    if !is_root() {
+        eprintln!(
+            "NOT RUN: the WAL disk-full test mounts a tmpfs and needs root (CI runs as root)"
+        );
+        return;
+    }
+    let Some(bin) = WalOnTmpfs::server_bin() else {
+        eprintln!("NOT RUN: no PostgreSQL server programs under /usr/lib/postgresql (CI has them)");
+        return;
+    };
+    let cluster = WalOnTmpfs::create(bin);
+    cluster.use_up_spare_segments();
+    let target = Target {
+        data: crate::helpers::scratch("disk-full-wal").join("data"),
+        database_url: Some(cluster.url()),
+    };
+    let stopped_itself = std::sync::atomic::AtomicBool::new(false);
+    let restart = || {
+        // PostgreSQL stopped itself when it could not write its WAL; an
+        // operator frees room and starts it again.
+        stopped_itself.store(!cluster.is_running(), std::sync::atomic::Ordering::SeqCst);
+        println!("PostgreSQL's log at the full disk:\n{}", cluster.log_tail());
+        if !cluster.is_running() {
+            assert!(
+                cluster.start(),
+                "PostgreSQL starts again once its WAL has room"
+            );
+        }
+    };
+    full_disk_round(
+        &target,
+        &cluster.mount.as_ref().unwrap().0.join("filler"),
+        &restart,
+    )
+    .await;
+    assert!(
+        stopped_itself.load(std::sync::atomic::Ordering::SeqCst),
+        "the full WAL disk stopped PostgreSQL (else this test tested nothing new)"
+    );
 }
