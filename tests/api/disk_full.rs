@@ -103,6 +103,16 @@ async fn a_full_data_disk_answers_503_and_recovers_without_a_restart() {
     full_disk_round(&target, &data.join("filler"), &|| {}).await;
 }
 
+/// Runs `sql` with psql against `url`, stopping at the first error; whether it succeeded.
+fn psql(url: &str, sql: &str) -> bool {
+    Command::new("psql")
+        .args(["-qAt", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map(|status| status.success())
+        .unwrap_or(false)
+}
+
 /// A PostgreSQL database whose tablespace is a tmpfs of its own, dropped
 /// (database, then tablespace) before the tmpfs is unmounted.
 struct TablespaceDatabase {
@@ -112,11 +122,7 @@ struct TablespaceDatabase {
 
 impl TablespaceDatabase {
     fn psql(&self, sql: &str) -> bool {
-        Command::new("psql")
-            .args(["-q", "-v", "ON_ERROR_STOP=1", &self.admin, "-c", sql])
-            .status()
-            .map(|status| status.success())
-            .unwrap_or(false)
+        psql(&self.admin, sql)
     }
 }
 
@@ -413,12 +419,7 @@ impl WalOnTmpfs {
     }
 
     fn psql(&self, sql: &str) -> bool {
-        Command::new("psql")
-            .args(["-qAt", "-v", "ON_ERROR_STOP=1", &self.url(), "-c", sql])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .map(|status| status.success())
-            .unwrap_or(false)
+        psql(&self.url(), sql)
     }
 
     /// Moves the WAL past every segment file initdb left ahead of it and
@@ -473,9 +474,10 @@ async fn postgres_with_a_full_wal_disk_answers_503_and_loses_nothing_once_restar
     let restart = || {
         // PostgreSQL stopped itself when it could not write its WAL; an
         // operator frees room and starts it again.
-        stopped_itself.store(!cluster.is_running(), std::sync::atomic::Ordering::SeqCst);
+        let stopped = !cluster.is_running();
+        stopped_itself.store(stopped, std::sync::atomic::Ordering::SeqCst);
         println!("PostgreSQL's log at the full disk:\n{}", cluster.log_tail());
-        if !cluster.is_running() {
+        if stopped {
             assert!(
                 cluster.start(),
                 "PostgreSQL starts again once its WAL has room"
