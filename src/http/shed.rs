@@ -52,7 +52,15 @@ pub async fn limit_webhooks(
 fn shed(state: &AppState, request: &Request, why: &'static str) -> Response {
     state.metrics.increment("frontdesk_webhooks_shed_total");
     tracing::warn!(path = %request.uri().path(), why, "webhook shed");
-    unavailable(SHED_RETRY_AFTER_SECONDS, why)
+    let mut response = unavailable(SHED_RETRY_AFTER_SECONDS, why);
+    // The body was never read, so the connection cannot carry another
+    // request: say so, or a client that pools it writes its next post into
+    // a socket the server is closing (a broken pipe instead of an answer).
+    response.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// The bytes of webhook bodies in flight, counted in KiB permits.

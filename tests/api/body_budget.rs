@@ -51,6 +51,14 @@ async fn big_bodies_in_flight_are_bounded_by_bytes_not_only_by_count() {
         refused.headers().contains_key("retry-after"),
         "the 503 says when to retry"
     );
+    assert_eq!(
+        refused
+            .headers()
+            .get("connection")
+            .and_then(|value| value.to_str().ok()),
+        Some("close"),
+        "the unread body ends the connection, so no client reuses it"
+    );
     // Small posts still fit beside the big one.
     let small = app
         .client
