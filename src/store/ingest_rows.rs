@@ -1,5 +1,5 @@
 //! The group commit's fast path: a whole batch of plain inbound messages (no
-//! echo, no attachment) written with one statement per table instead of six
+//! echo, no attachment) written with a handful of statements instead of six
 //! per message.
 //!
 //! The rows are exactly those [`super::ingest::ingest_in`] writes for the same
@@ -10,127 +10,16 @@
 //! to the oldest contact of the group, as if the contacts had been written in
 //! batch order. Each statement is a round trip to the connection's thread
 //! (SQLite) or to the server (PostgreSQL), so a batch costs a handful of them
-//! whatever its size. On PostgreSQL the three statements have fixed text and
-//! take the batch's rows as JSON parameters (`json_to_recordset`): each is
-//! parsed and planned once per connection, not once per batch (half a
-//! millisecond each, measured, when the text followed the batch size).
+//! whatever its size. Every statement has fixed text and takes the batch's
+//! rows as JSON parameters (`json_to_recordset` here for PostgreSQL,
+//! `json_each` in [`super::ingest_sqlite`]): each is parsed and planned once
+//! per connection, not once per batch (half a millisecond each on
+//! PostgreSQL, measured, when the text followed the batch size).
 
 use super::ingest::Written;
 use super::*;
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
-
-/// One value bound to a placeholder.
-enum Value {
-    Text(String),
-    MaybeText(Option<String>),
-    Int(i64),
-    MaybeInt(Option<i64>),
-}
-
-impl From<&str> for Value {
-    fn from(value: &str) -> Value {
-        Value::Text(value.to_string())
-    }
-}
-impl From<String> for Value {
-    fn from(value: String) -> Value {
-        Value::Text(value)
-    }
-}
-impl From<Option<String>> for Value {
-    fn from(value: Option<String>) -> Value {
-        Value::MaybeText(value)
-    }
-}
-impl From<i64> for Value {
-    fn from(value: i64) -> Value {
-        Value::Int(value)
-    }
-}
-impl From<Option<i64>> for Value {
-    fn from(value: Option<i64>) -> Value {
-        Value::MaybeInt(value)
-    }
-}
-
-/// A statement built from SQL text and values, each value appended as the
-/// next numbered placeholder (`$1`, `$2`, …), for SQLite. Its text never
-/// holds a value. Its shape follows the batch size, so it is sent unnamed
-/// rather than kept in the statement cache, where every batch size would be a
-/// new entry. PostgreSQL takes fixed statements instead (the `PG_*` texts).
-#[derive(Default)]
-struct Statement {
-    sql: String,
-    values: Vec<Value>,
-}
-
-impl Statement {
-    fn sql(&mut self, text: &str) -> &mut Self {
-        self.sql.push_str(text);
-        self
-    }
-
-    /// Appends `value` as the next placeholder.
-    fn value(&mut self, value: impl Into<Value>) -> &mut Self {
-        self.values.push(value.into());
-        self.sql.push('$');
-        self.sql.push_str(&self.values.len().to_string());
-        self
-    }
-
-    /// Appends `(…)` of one placeholder per value, after a comma unless it
-    /// is the first row (`first`).
-    fn row(&mut self, first: bool, values: Vec<Value>) -> &mut Self {
-        if !first {
-            self.sql.push_str(", ");
-        }
-        self.sql.push('(');
-        for (n, value) in values.into_iter().enumerate() {
-            if n > 0 {
-                self.sql.push_str(", ");
-            }
-            self.value(value);
-        }
-        self.sql.push(')');
-        self
-    }
-
-    /// Appends `(v1, v2, …)`: a list for `IN`.
-    fn list<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) -> &mut Self {
-        self.enclosed("(", values, ")")
-    }
-
-    fn enclosed<'a>(
-        &mut self,
-        open: &str,
-        values: impl IntoIterator<Item = &'a str>,
-        close: &str,
-    ) -> &mut Self {
-        self.sql.push_str(open);
-        for (n, value) in values.into_iter().enumerate() {
-            if n > 0 {
-                self.sql.push_str(", ");
-            }
-            self.value(value);
-        }
-        self.sql.push_str(close);
-        self
-    }
-
-    fn query(self) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql)).persistent(false);
-        for value in self.values {
-            query = match value {
-                Value::Text(v) => query.bind(v),
-                Value::MaybeText(v) => query.bind(v),
-                Value::Int(v) => query.bind(v),
-                Value::MaybeInt(v) => query.bind(v),
-            };
-        }
-        query
-    }
-}
 
 /// The WhatsApp/SMS address of the same phone number on the other channel.
 fn counterpart(channel: Channel, address: &str) -> Option<(&'static str, String)> {
@@ -152,7 +41,8 @@ pub(super) fn is_plain(message: &InboundMessage, attachments: &[NewAttachment]) 
 /// met a row another writer committed after the duplicate check (the caller
 /// rolls back). On PostgreSQL the contacts and conversations go in one
 /// statement and the messages, events and jobs in another (data-modifying
-/// `WITH`); SQLite has no such statements and takes one per table.
+/// `WITH`); on SQLite everything after the lookup is one command of five
+/// statements (`ingest_sqlite`).
 pub(super) async fn ingest_rows_in(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -225,53 +115,65 @@ pub(super) async fn ingest_rows_in(
             conversation_keys.push((key.0, key.1, key.2, message.thread_ref.clone()));
         }
     }
-    let (contact_ids, conversation_ids) = match backend {
+    let (contact_ids, rows) = match backend {
         Backend::Postgres => {
-            write_people_in_one(tx, &contact_rows, &conversation_keys, now).await?
+            let (contact_ids, conversation_ids) =
+                write_people_in_one(tx, &contact_rows, &conversation_keys, now).await?;
+            // (message, conversation) per fresh message, in order.
+            let mut rows: Vec<(String, String)> = Vec::with_capacity(fresh.len());
+            for &n in &fresh {
+                let message = messages[n];
+                let contact = contact_ids
+                    .get(&(message.channel.as_str().to_string(), message.sender.clone()))
+                    .cloned()
+                    .ok_or(StoreError::Unavailable(
+                        "an upserted contact was not returned",
+                    ))?;
+                let conversation = conversation_ids
+                    .get(&(
+                        contact,
+                        message.channel.as_str().to_string(),
+                        message.business_account.clone(),
+                    ))
+                    .cloned()
+                    .ok_or(StoreError::Unavailable(
+                        "an upserted conversation was not returned",
+                    ))?;
+                rows.push((new_id(), conversation));
+            }
+            if write_messages_in_one(tx, messages, &fresh, &rows, now).await? != fresh.len() {
+                return Ok(Err(Written::Raced));
+            }
+            (contact_ids, rows)
         }
-        Backend::Sqlite => write_people(tx, &contact_rows, &conversation_keys, now).await?,
-    };
-    let contact_of = |channel: &str, address: &str| -> Result<String, StoreError> {
-        contact_ids
-            .get(&(channel.to_string(), address.to_string()))
-            .cloned()
-            .ok_or(StoreError::Unavailable(
-                "an upserted contact was not returned",
-            ))
+        Backend::Sqlite => {
+            match super::ingest_sqlite::write(
+                tx,
+                messages,
+                &fresh,
+                &contact_rows,
+                &conversation_keys,
+                now,
+            )
+            .await?
+            {
+                Some(written) => written,
+                None => return Ok(Err(Written::Raced)),
+            }
+        }
     };
     let mut new_contacts: Vec<(Channel, &str, String)> = Vec::new();
     for ((key, id), channel) in contact_keys.iter().zip(&proposed).zip(&contact_channels) {
-        let stored_id = contact_of(key.0, key.1)?;
-        if &stored_id == id {
-            new_contacts.push((*channel, key.1, stored_id));
+        let stored_id = contact_ids
+            .get(&(key.0.to_string(), key.1.to_string()))
+            .ok_or(StoreError::Unavailable(
+                "an upserted contact was not returned",
+            ))?;
+        if stored_id == id {
+            new_contacts.push((*channel, key.1, stored_id.clone()));
         }
     }
     link_new_contacts(tx, &new_contacts, roots).await?;
-
-    // 4. Messages, then their events and jobs.
-    let mut rows: Vec<(String, String)> = Vec::with_capacity(fresh.len()); // (message, conversation)
-    for &n in &fresh {
-        let message = messages[n];
-        let contact = contact_of(message.channel.as_str(), &message.sender)?;
-        let conversation = conversation_ids
-            .get(&(
-                contact,
-                message.channel.as_str().to_string(),
-                message.business_account.clone(),
-            ))
-            .cloned()
-            .ok_or(StoreError::Unavailable(
-                "an upserted conversation was not returned",
-            ))?;
-        rows.push((new_id(), conversation));
-    }
-    let written = match backend {
-        Backend::Postgres => write_messages_in_one(tx, messages, &fresh, &rows, now).await?,
-        Backend::Sqlite => write_messages(tx, messages, &fresh, &rows, now).await?,
-    };
-    if written != fresh.len() {
-        return Ok(Err(Written::Raced));
-    }
 
     for (&n, (message_id, conversation_id)) in fresh.iter().zip(rows) {
         outcomes[n] = Some(Ingested::New {
@@ -282,69 +184,7 @@ pub(super) async fn ingest_rows_in(
     Ok(Ok(outcomes.into_iter().flatten().collect()))
 }
 
-/// A contact row to upsert: (proposed id, channel, address, display name).
-type ContactRow<'a> = (&'a str, &'a str, &'a str, Option<String>);
-
-/// SQLite: the messages (their count returned: fewer means one raced), then
-/// their events and jobs, one multi-row statement each.
-async fn write_messages(
-    tx: &mut sqlx::AnyConnection,
-    messages: &[&InboundMessage],
-    fresh: &[usize],
-    rows: &[(String, String)],
-    now: i64,
-) -> Result<usize, StoreError> {
-    let mut statement = Statement::default();
-    statement.sql(
-        "INSERT INTO messages (id, conversation_id, direction, author, channel, provider_message_id, text, subject, status, provider_ms, created_ms, updated_ms) VALUES ",
-    );
-    for (row, (&n, (id, conversation))) in fresh.iter().zip(rows).enumerate() {
-        let message = messages[n];
-        statement.row(
-            row == 0,
-            vec![
-                id.as_str().into(),
-                conversation.as_str().into(),
-                "in".into(),
-                "customer".into(),
-                message.channel.as_str().into(),
-                message.provider_message_id.as_str().into(),
-                message.text.as_str().into(),
-                message.subject.clone().into(),
-                "received".into(),
-                (message.timestamp_ms > 0)
-                    .then_some(message.timestamp_ms)
-                    .into(),
-                now.into(),
-                now.into(),
-            ],
-        );
-    }
-    statement.sql(" ON CONFLICT (channel, provider_message_id) DO NOTHING RETURNING id");
-    let written = statement.query().fetch_all(&mut *tx).await?.len();
-    if written != fresh.len() {
-        return Ok(written);
-    }
-    let mut events = Statement::default();
-    events.sql("INSERT INTO events (kind, conversation_id, created_ms) VALUES ");
-    for (n, (_, conversation)) in rows.iter().enumerate() {
-        events.row(
-            n == 0,
-            vec!["message".into(), conversation.as_str().into(), now.into()],
-        );
-    }
-    events.query().execute(&mut *tx).await?;
-    let mut jobs = Statement::default();
-    jobs.sql("INSERT INTO jobs (message_id, state, created_ms) VALUES ");
-    for (n, (id, _)) in rows.iter().enumerate() {
-        jobs.row(
-            n == 0,
-            vec![id.as_str().into(), "pending".into(), now.into()],
-        );
-    }
-    jobs.query().execute(&mut *tx).await?;
-    Ok(written)
-}
+use super::ingest_sqlite::ContactRow;
 
 /// PostgreSQL: the messages, their events and their jobs in one statement
 /// of fixed text (the rows travel as one JSON parameter), so the server
@@ -435,12 +275,7 @@ async fn lookup(
                 .fetch_all(&mut *tx)
                 .await?
         }
-        Backend::Sqlite => {
-            sqlite_lookup(messages, &twins)
-                .query()
-                .fetch_all(&mut *tx)
-                .await?
-        }
+        Backend::Sqlite => super::ingest_sqlite::lookup(tx, messages, &twins).await?,
     };
     let mut found = Lookup {
         stored: HashSet::new(),
@@ -469,54 +304,6 @@ const PG_LOOKUP: &str = "SELECT 'stored' AS kind, l.channel, l.a, '' AS b \
      CROSS JOIN LATERAL (SELECT channel, address AS a, COALESCE(linked_to, id) AS b FROM contacts \
      WHERE channel = v.channel AND address = v.value OFFSET 0) l";
 
-/// The same lookup on SQLite: one `IN` list per channel and table.
-fn sqlite_lookup(messages: &[&InboundMessage], twins: &[(&str, String)]) -> Statement {
-    let mut ids: HashMap<&str, Vec<&str>> = HashMap::new();
-    for message in messages {
-        ids.entry(message.channel.as_str())
-            .or_default()
-            .push(&message.provider_message_id);
-    }
-    let mut by_channel: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (channel, address) in twins {
-        by_channel.entry(channel).or_default().push(address);
-    }
-    let mut statement = Statement::default();
-    let lookups = ids
-        .into_iter()
-        .map(|(channel, values)| {
-            (
-                "'stored'",
-                "provider_message_id",
-                "''",
-                "messages",
-                channel,
-                values,
-            )
-        })
-        .chain(by_channel.into_iter().map(|(channel, values)| {
-            (
-                "'twin'",
-                "address",
-                "COALESCE(linked_to, id)",
-                "contacts",
-                channel,
-                values,
-            )
-        }));
-    for (n, (kind, column, b, table, channel, values)) in lookups.enumerate() {
-        if n > 0 {
-            statement.sql(" UNION ALL ");
-        }
-        statement
-            .sql(&format!("SELECT {kind} AS kind, channel, {column} AS a, {b} AS b FROM {table} WHERE channel = "))
-            .value(channel)
-            .sql(&format!(" AND {column} IN "))
-            .list(values);
-    }
-    statement
-}
-
 /// Contact ids by (channel, address) and conversation ids by (contact,
 /// channel, business account), as written.
 type People = (
@@ -525,83 +312,14 @@ type People = (
 );
 
 /// What upserting a conversation row does on conflict (a resolved
-/// conversation opens again) and returns; shared by both backends' statements.
+/// conversation opens again); shared by both backends' statements.
 macro_rules! conversation_conflict {
     () => {
         " ON CONFLICT (contact_id, channel, business_account) DO UPDATE SET updated_ms = excluded.updated_ms, \
-     status = CASE WHEN conversations.status = 'resolved' THEN 'open' ELSE conversations.status END \
-     RETURNING id, contact_id, channel, business_account"
+     status = CASE WHEN conversations.status = 'resolved' THEN 'open' ELSE conversations.status END"
     };
 }
-const CONVERSATION_CONFLICT: &str = conversation_conflict!();
-
-/// SQLite: the contacts (returning their ids), then the conversations.
-async fn write_people(
-    tx: &mut sqlx::AnyConnection,
-    contact_rows: &[ContactRow<'_>],
-    keys: &[(&str, &str, &str, Option<String>)],
-    now: i64,
-) -> Result<People, StoreError> {
-    let mut contacts = Statement::default();
-    contacts.sql("INSERT INTO contacts (id, channel, address, display_name, created_ms) VALUES ");
-    for (n, (id, channel, address, name)) in contact_rows.iter().enumerate() {
-        contacts.row(
-            n == 0,
-            vec![
-                (*id).into(),
-                (*channel).into(),
-                (*address).into(),
-                name.clone().into(),
-                now.into(),
-            ],
-        );
-    }
-    contacts.sql(" ON CONFLICT (channel, address) DO UPDATE SET display_name = COALESCE(excluded.display_name, contacts.display_name)");
-    contacts.sql(" RETURNING id, channel, address");
-    let mut contact_ids: HashMap<(String, String), String> = HashMap::new();
-    for row in contacts.query().fetch_all(&mut *tx).await? {
-        contact_ids.insert(
-            (row.try_get("channel")?, row.try_get("address")?),
-            row.try_get("id")?,
-        );
-    }
-    let mut statement = Statement::default();
-    statement.sql("INSERT INTO conversations (id, contact_id, channel, business_account, owner, status, thread_ref, created_ms, updated_ms) VALUES ");
-    for (n, (channel, address, account, thread_ref)) in keys.iter().enumerate() {
-        let contact = contact_ids
-            .get(&(channel.to_string(), address.to_string()))
-            .ok_or(StoreError::Unavailable(
-                "an upserted contact was not returned",
-            ))?;
-        statement.row(
-            n == 0,
-            vec![
-                new_id().into(),
-                contact.as_str().into(),
-                (*channel).into(),
-                (*account).into(),
-                "bot".into(),
-                "open".into(),
-                thread_ref.clone().into(),
-                now.into(),
-                now.into(),
-            ],
-        );
-    }
-    statement.sql(CONVERSATION_CONFLICT);
-    let mut conversation_ids = HashMap::new();
-    for row in statement.query().fetch_all(&mut *tx).await? {
-        conversation_ids.insert(
-            (
-                row.try_get("contact_id")?,
-                row.try_get("channel")?,
-                row.try_get("business_account")?,
-            ),
-            row.try_get("id")?,
-        );
-    }
-    Ok((contact_ids, conversation_ids))
-}
+pub(super) use conversation_conflict;
 
 /// PostgreSQL: contacts and conversations in one statement of fixed text
 /// ([`PG_PEOPLE`]; the rows travel as JSON), each conversation joined to its
@@ -666,7 +384,7 @@ const PG_PEOPLE: &str = concat!(
      SELECT v.id, c.id, v.channel, v.business_account, 'bot', 'open', v.thread_ref, $3, $3 \
      FROM v JOIN c ON c.channel = v.channel AND c.address = v.address",
     conversation_conflict!(),
-    ") SELECT 'contact' AS kind, id, channel, address AS a, '' AS b FROM c \
+    " RETURNING id, contact_id, channel, business_account) SELECT 'contact' AS kind, id, channel, address AS a, '' AS b FROM c \
      UNION ALL SELECT 'conversation', id, channel, contact_id, business_account FROM conv"
 );
 

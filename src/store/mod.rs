@@ -20,6 +20,7 @@ mod forms;
 mod inbox;
 mod ingest;
 mod ingest_rows;
+mod ingest_sqlite;
 mod jobs;
 mod outbox;
 mod queue;
@@ -277,6 +278,9 @@ impl Store {
             Backend::Sqlite => {
                 AnyPoolOptions::new()
                     .max_connections(1)
+                    // A file that is open needs no ping before each use (a
+                    // round trip to the connection's thread per acquire).
+                    .test_before_acquire(false)
                     .after_connect(move |connection, _| {
                         Box::pin(async move {
                             // WAL + FULL: each commit fsyncs the WAL, so an
@@ -308,12 +312,12 @@ impl Store {
                                 return Ok(false);
                             }
                             // BEGIN fails inside a transaction; outside one it and its
-                            // ROLLBACK touch no page.
-                            if connection.execute("BEGIN").await.is_err() {
+                            // ROLLBACK touch no page. One command, one round trip to
+                            // the connection's thread: the next batch waits for it.
+                            if connection.execute("BEGIN; ROLLBACK").await.is_err() {
                                 tracing::warn!("a SQLite connection was left inside a transaction; closing it");
                                 return Ok(false);
                             }
-                            connection.execute("ROLLBACK").await?;
                             Ok(true)
                         })
                     })
